@@ -1,0 +1,42 @@
+# The two commands of the README. Both create the environment from the lock file first.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+LANDING ?= $(or $(CIF_LANDING),landing)
+DEMO_CUSTOMERS ?= 2000
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test setup lint clean
+
+## make run: set up, generate demo data if the landing zone is empty, run the nightly job
+run: $(STAMP)
+	@if [ -z "$$(ls -A $(LANDING) 2>/dev/null)" ]; then \
+		echo "==> Landing zone $(LANDING) is empty: generating demo data ($(DEMO_CUSTOMERS) customers)"; \
+		$(BIN)/cif generate --out $(LANDING) --customers $(DEMO_CUSTOMERS); \
+	fi
+	@echo "==> Running the nightly job"
+	$(BIN)/cif run --landing $(LANDING)
+
+## make test: set up, lint, run the whole test suite
+test: $(STAMP) lint
+	@echo "==> Running the test suite"
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	@echo "==> ruff"
+	$(BIN)/ruff check .
+	@echo "==> sqlfluff (dbt models)"
+	$(BIN)/sqlfluff lint dbt_project/models dbt_project/tests --disable-progress-bar
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@echo "==> Creating $(VENV) with the pinned dependencies (requirements.lock)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet --constraint requirements.lock --editable '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+clean:
+	rm -rf $(VENV) dbt_project/target dbt_project/logs .pytest_cache .ruff_cache

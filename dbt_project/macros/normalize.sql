@@ -1,0 +1,52 @@
+{#- Identifier normalisation shared by identity resolution and lookups. -#}
+{% macro strip_non_alnum(column) -%}
+    {{ return(adapter.dispatch("strip_non_alnum", "cif")(column)) }}
+{%- endmacro %}
+
+{% macro default__strip_non_alnum(column) -%}
+    regexp_replace(coalesce({{ column }}, ''), '[^A-Za-z0-9]', '', 'g')
+{%- endmacro %}
+
+{% macro spark__strip_non_alnum(column) -%}
+    regexp_replace(coalesce({{ column }}, ''), '[^A-Za-z0-9]', '')
+{%- endmacro %}
+
+{#- E.164 for the demo's home country (+44): a leading 0 becomes +44, 00 becomes +. -#}
+{% macro normalize_phone(column, country_code="44") -%}
+    {%- set digits = cif.digits_only(column) -%}
+    case
+        when {{ digits }} = '' then null
+        when trim({{ column }}) like '+%' then '+' || {{ digits }}
+        when {{ digits }} like '00%' then '+' || substr({{ digits }}, 3)
+        when {{ digits }} like '0%' then '+{{ country_code }}' || substr({{ digits }}, 2)
+        else '+' || {{ digits }}
+    end
+{%- endmacro %}
+
+{% macro digits_only(column) -%}
+    {{ return(adapter.dispatch("digits_only", "cif")(column)) }}
+{%- endmacro %}
+
+{% macro default__digits_only(column) -%}
+    regexp_replace(coalesce({{ column }}, ''), '[^0-9]', '', 'g')
+{%- endmacro %}
+
+{% macro spark__digits_only(column) -%}
+    regexp_replace(coalesce({{ column }}, ''), '[^0-9]', '')
+{%- endmacro %}
+
+{#- Names as people write them: "mary ann o'neil" -> "Mary Ann O'neil". -#}
+{% macro title_case(column) -%}
+    {{ return(adapter.dispatch("title_case", "cif")(column)) }}
+{%- endmacro %}
+
+{% macro default__title_case(column) -%}
+    array_to_string(
+        list_transform(string_split(lower(trim({{ column }})), ' '), lambda w: upper(left(w, 1)) || substr(w, 2)),
+        ' '
+    )
+{%- endmacro %}
+
+{% macro spark__title_case(column) -%}
+    initcap(lower(trim({{ column }})))
+{%- endmacro %}

@@ -1,0 +1,18 @@
+{#- The latest non-null value of an expression up to the current row of a window. -#}
+{% macro last_non_null(expression, partition_by, order_by) -%}
+    {{ return(adapter.dispatch("last_non_null", "cif")(expression, partition_by, order_by)) }}
+{%- endmacro %}
+
+{% macro default__last_non_null(expression, partition_by, order_by) -%}
+    last_value({{ expression }} ignore nulls) over (
+        partition by {{ partition_by }} order by {{ order_by }}
+        rows between unbounded preceding and current row
+    )
+{%- endmacro %}
+
+{% macro spark__last_non_null(expression, partition_by, order_by) -%}
+    last({{ expression }}, true) over (
+        partition by {{ partition_by }} order by {{ order_by }}
+        rows between unbounded preceding and current row
+    )
+{%- endmacro %}

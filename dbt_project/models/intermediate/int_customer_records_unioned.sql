@@ -1,0 +1,56 @@
+with
+
+unioned as (
+    {% for model in ['stg_branch__customers', 'stg_canonical__customers'] %}
+        select
+            source_system,
+            source_customer_id,
+            national_id,
+            first_name,
+            last_name,
+            date_of_birth,
+            email,
+            phone,
+            address_line,
+            city,
+            postcode,
+            country,
+            updated_at,
+            batch_id,
+            loaded_at
+        from {{ ref(model) }}
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+versions as (
+    select
+        *,
+        row_number() over (
+            partition by source_system, source_customer_id, updated_at
+            order by batch_id desc
+        ) as duplicate_rank
+    from unioned
+)
+
+select
+    source_system,
+    source_customer_id,
+    nullif(upper({{ cif.strip_non_alnum('national_id') }}), '') as national_id,
+    {{ cif.title_case('first_name') }} as first_name,
+    {{ cif.title_case('last_name') }} as last_name,
+    date_of_birth,
+    nullif(lower(trim(email)), '') as email,
+    {{ cif.normalize_phone('phone') }} as phone,
+    address_line,
+    {{ cif.title_case('city') }} as city,
+    upper(trim(postcode)) as postcode,
+    country,
+    updated_at,
+    batch_id,
+    loaded_at,
+    row_number() over (
+        partition by source_system, source_customer_id order by updated_at desc, batch_id desc
+    ) = 1 as is_latest
+from versions
+where duplicate_rank = 1

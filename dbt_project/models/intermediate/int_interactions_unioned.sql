@@ -1,0 +1,16 @@
+{% for model in ['stg_canonical__interactions'] %}
+    select
+        source_system,
+        interaction_id,
+        source_customer_id,
+        occurred_at,
+        channel,
+        interaction_type,
+        is_complaint,
+        resolved_at,
+        satisfaction,
+        batch_id,
+        loaded_at
+    from {{ ref(model) }}
+    {% if not loop.last %}union all{% endif %}
+{% endfor %}

@@ -1,0 +1,15 @@
+{% for model in ['stg_branch__transactions', 'stg_canonical__transactions'] %}
+    select
+        source_system,
+        transaction_id,
+        source_customer_id,
+        occurred_at,
+        amount,
+        currency,
+        channel,
+        product,
+        batch_id,
+        loaded_at
+    from {{ ref(model) }}
+    {% if not loop.last %}union all{% endif %}
+{% endfor %}

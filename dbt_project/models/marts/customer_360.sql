@@ -1,0 +1,158 @@
+with
+
+customers as (
+    select * from {{ ref('dim_customer') }}
+    where is_current
+),
+
+identifiers as (
+    select
+        customer_key,
+        count(*) as source_records,
+        {{ dbt.listagg("source_system || ':' || source_customer_id", "', '", "order by source_system, source_customer_id") }}
+            as source_identifiers
+    from {{ source('core', 'customer_identity_map') }}
+    group by customer_key
+),
+
+activity as (
+    select customer_key, channel, occurred_at, amount from {{ ref('fct_transactions') }}
+    union all
+    select customer_key, channel, occurred_at, null as amount from {{ ref('fct_interactions') }}
+),
+
+channel_use as (
+    select
+        customer_key,
+        channel,
+        count(*) as touches,
+        row_number() over (partition by customer_key order by count(*) desc, channel) as channel_rank
+    from activity
+    group by customer_key, channel
+),
+
+channels as (
+    select
+        customer_key,
+        count(*) as channels_used,
+        {{ dbt.listagg("channel", "', '", "order by channel") }} as channel_list,
+        max(case when channel_rank = 1 then channel end) as preferred_channel
+    from channel_use
+    group by customer_key
+),
+
+activity_summary as (
+    select
+        customer_key,
+        min(occurred_at) as first_activity_at,
+        max(occurred_at) as last_activity_at,
+        sum(case when amount > 0 then amount else 0 end) as lifetime_spend
+    from activity
+    group by customer_key
+),
+
+complaints as (
+    select
+        customer_key,
+        count(*) as complaints,
+        cast(sum(case when resolved_at is null then 1 else 0 end) as bigint) as unresolved_complaints
+    from {{ ref('fct_interactions') }}
+    where is_complaint
+    group by customer_key
+),
+
+scores as (
+    select * from {{ source('scores', 'customer_scores') }}
+    where as_of_date = {{ as_of_date() }}
+),
+
+households as (
+    select
+        customer_key,
+        min(customer_key) over (partition by lower(address_line), postcode) as household_key
+    from customers
+    where address_line is not null and postcode is not null
+),
+
+valued as (
+    select
+        customers.customer_key,
+        customers.first_name,
+        customers.last_name,
+        customers.email,
+        customers.phone,
+        customers.date_of_birth,
+        customers.city,
+        customers.postcode,
+        customers.country,
+        coalesce(households.household_key, customers.customer_key) as household_key,
+        identifiers.source_records,
+        identifiers.source_identifiers,
+        coalesce(channels.channels_used, 0) as channels_used,
+        channels.channel_list,
+        channels.preferred_channel,
+        activity_summary.first_activity_at,
+        activity_summary.last_activity_at,
+        coalesce(activity_summary.lifetime_spend, 0) as lifetime_spend,
+        coalesce(complaints.complaints, 0) as complaints,
+        coalesce(complaints.unresolved_complaints, 0) as unresolved_complaints,
+        scores.frequency as rfm_frequency,
+        scores.recency as rfm_recency_days,
+        scores.tenure as rfm_tenure_days,
+        scores.monetary_value as rfm_monetary_value,
+        scores.expected_purchases_365d,
+        scores.p_alive,
+        scores.attrition_risk,
+        scores.clv_gross_12m,
+        scores.clv_net_12m,
+        scores.clv_net_36m,
+        percent_rank() over (order by coalesce(scores.clv_net_36m, 0)) as clv_percentile
+    from customers
+    left join identifiers on customers.customer_key = identifiers.customer_key
+    left join channels on customers.customer_key = channels.customer_key
+    left join activity_summary on customers.customer_key = activity_summary.customer_key
+    left join complaints on customers.customer_key = complaints.customer_key
+    left join scores on customers.customer_key = scores.customer_key
+    left join households on customers.customer_key = households.customer_key
+)
+
+select
+    customer_key,
+    first_name,
+    last_name,
+    email,
+    phone,
+    date_of_birth,
+    city,
+    postcode,
+    country,
+    household_key,
+    source_records,
+    source_identifiers,
+    channels_used,
+    channel_list,
+    preferred_channel,
+    first_activity_at,
+    last_activity_at,
+    lifetime_spend,
+    complaints,
+    unresolved_complaints,
+    rfm_frequency,
+    rfm_recency_days,
+    rfm_tenure_days,
+    rfm_monetary_value,
+    expected_purchases_365d,
+    p_alive,
+    attrition_risk,
+    clv_gross_12m,
+    clv_net_12m,
+    clv_net_36m,
+    clv_percentile,
+    case
+        when first_activity_at is null then 'prospect'
+        when clv_percentile >= 0.9 then 'top value'
+        when clv_percentile >= 0.5 then 'mid value'
+        else 'low value'
+    end as value_segment,
+    coalesce(clv_percentile >= {{ var('key_account_clv_percentile', 0.99) }}, false) as is_key_account
+from valued

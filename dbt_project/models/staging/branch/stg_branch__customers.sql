@@ -1,0 +1,28 @@
+with
+
+source as (
+    select * from {{ source('branch', 'customers') }}
+),
+
+renamed as (
+    select
+        'branch' as source_system,
+        trim(cust_no) as source_customer_id,
+        trim(natl_id) as national_id,
+        trim(first_nm) as first_name,
+        trim(last_nm) as last_name,
+        {{ parse_date('birth_dt', '%d.%m.%Y') }} as date_of_birth,
+        trim(email) as email,
+        trim(phone) as phone,
+        trim(street) as address_line,
+        trim(city) as city,
+        trim(zip) as postcode,
+        'GB' as country,
+        coalesce({{ parse_timestamp('chg_ts', '%Y-%m-%d %H:%M:%S') }}, _loaded_at) as updated_at,
+        _batch_id as batch_id,
+        _loaded_at as loaded_at
+    from source
+)
+
+select * from renamed
+where updated_at < {{ as_of_cutoff() }}

@@ -1,0 +1,37 @@
+with
+
+source as (
+    select * from {{ source('branch', 'transactions') }}
+),
+
+renamed as (
+    select
+        'branch' as source_system,
+        trim(txn_ref) as transaction_id,
+        trim(cust_no) as source_customer_id,
+        cast({{ parse_date('book_dt', '%d.%m.%Y') }} as timestamp) as occurred_at,
+        {{ parse_decimal('amt', ',') }} as amount,
+        coalesce(nullif(trim(ccy), ''), 'EUR') as currency,
+        'branch' as channel,
+        lower(trim(txn_type)) as product,
+        _batch_id as batch_id,
+        _loaded_at as loaded_at,
+        row_number() over (
+            partition by trim(txn_ref) order by _batch_id desc, _row_number desc
+        ) as load_rank
+    from source
+)
+
+select
+    source_system,
+    transaction_id,
+    source_customer_id,
+    occurred_at,
+    amount,
+    currency,
+    channel,
+    product,
+    batch_id,
+    loaded_at
+from renamed
+where load_rank = 1 and occurred_at < {{ as_of_cutoff() }}

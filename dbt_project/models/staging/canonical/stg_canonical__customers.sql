@@ -1,0 +1,28 @@
+with
+
+source as (
+    select * from {{ source('canonical', 'customers') }}
+),
+
+renamed as (
+    select
+        _source_system as source_system,
+        trim(source_customer_id) as source_customer_id,
+        trim(national_id) as national_id,
+        trim(first_name) as first_name,
+        trim(last_name) as last_name,
+        {{ parse_date('date_of_birth') }} as date_of_birth,
+        trim(email) as email,
+        trim(phone) as phone,
+        trim(address_line) as address_line,
+        trim(city) as city,
+        trim(postcode) as postcode,
+        upper(trim(country)) as country,
+        coalesce({{ parse_timestamp('updated_at') }}, _loaded_at) as updated_at,
+        _batch_id as batch_id,
+        _loaded_at as loaded_at
+    from source
+)
+
+select * from renamed
+where updated_at < {{ as_of_cutoff() }}

@@ -1,0 +1,38 @@
+with
+
+source as (
+    select * from {{ source('canonical', 'transactions') }}
+),
+
+renamed as (
+    select
+        _source_system as source_system,
+        trim(transaction_id) as transaction_id,
+        trim(source_customer_id) as source_customer_id,
+        {{ parse_timestamp('occurred_at') }} as occurred_at,
+        {{ parse_decimal('amount') }} as amount,
+        coalesce(upper(nullif(trim(currency), '')), 'EUR') as currency,
+        coalesce(lower(nullif(trim(channel), '')), _source_system) as channel,
+        lower(trim(product)) as product,
+        _batch_id as batch_id,
+        _loaded_at as loaded_at,
+        row_number() over (
+            partition by _source_system, trim(transaction_id)
+            order by _batch_id desc, _row_number desc
+        ) as load_rank
+    from source
+)
+
+select
+    source_system,
+    transaction_id,
+    source_customer_id,
+    occurred_at,
+    amount,
+    currency,
+    channel,
+    product,
+    batch_id,
+    loaded_at
+from renamed
+where load_rank = 1 and occurred_at < {{ as_of_cutoff() }}

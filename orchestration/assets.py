@@ -1,0 +1,155 @@
+"""Thin Dagster assets over the plain functions in ingest/ and models/."""
+
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+
+from ingest.export import export_marts, pii_columns
+from ingest.identity import resolve_identities
+from ingest.layouts import load_layouts
+from ingest.loader import load_landing, summarize
+from ingest.warehouse import connection
+from models.scoring import run_scoring
+from orchestration.dbt import DBT_PROJECT_DIR
+from orchestration.resources import PUBLISH_KEY, CifResource
+
+RAW_KEYS = [dg.AssetKey(["raw", layout.raw_table]) for layout in load_layouts().values()]
+IDENTITY_KEY = dg.AssetKey(["core", "customer_identity_map"])
+SCORES_KEY = dg.AssetKey(["scores", "customer_scores"])
+MODEL_RUNS_KEY = dg.AssetKey(["scores", "model_runs"])
+EXPORT_KEY = dg.AssetKey(["marts_export"])
+MART_KEYS = [dg.AssetKey(["marts", "customer_360"])]
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(key, group_name="raw", kinds={"duckdb"}, description="Raw landed rows with lineage")
+        for key in RAW_KEYS
+    ],
+    can_subset=False,
+    name="ingest_landing",
+)
+def ingest_landing(context: dg.AssetExecutionContext, cif: CifResource):
+    """Load every new landed file into raw.*, quarantining bad rows (ingest/loader.py)."""
+    with cif.connect(context) as con:
+        results = load_landing(
+            con, Path(cif.landing), on_file=lambda r: context.log.info(
+                f"{r.status}: {r.path.name} ({r.rows_loaded} loaded, {r.rows_quarantined} quarantined)"
+                + (f" - {r.reason}" if r.reason else "")
+            )
+        )
+    by_source = summarize(results)
+    failed = [f"{r.path}: {r.reason}" for r in results if r.status == "failed"]
+    for key in RAW_KEYS:
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata={
+                "by_source": dg.MetadataValue.json(by_source),
+                "failed_files": dg.MetadataValue.json(failed),
+            }
+            if key == RAW_KEYS[0]
+            else None,
+        )
+
+
+@dg.asset(
+    key=IDENTITY_KEY,
+    group_name="core",
+    kinds={"python", "duckdb"},
+    deps=[
+        dg.AssetKey(["intermediate", "int_customer_records_unioned"]),
+        dg.AssetKey(["intermediate", "int_transactions_unioned"]),
+        dg.AssetKey(["intermediate", "int_interactions_unioned"]),
+    ],
+)
+def customer_identity_map(context: dg.AssetExecutionContext, cif: CifResource) -> dg.MaterializeResult:
+    """Resolve which source records are the same person, with stable keys (ingest/identity.py)."""
+    with cif.connect(context) as con:
+        result = resolve_identities(con)
+    return dg.MaterializeResult(
+        metadata={
+            "source_records": result.records,
+            "customers": result.customers,
+            "new_customers": result.new_customers,
+            "merges": result.merges,
+        }
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(SCORES_KEY, group_name="scores", kinds={"python", "duckdb"},
+                     deps=[dg.AssetKey(["core", "fct_transactions"]), dg.AssetKey(["core", "fct_interactions"])]),
+        dg.AssetSpec(MODEL_RUNS_KEY, group_name="scores", kinds={"python", "duckdb"}),
+    ],
+    name="customer_scoring",
+)
+def customer_scoring(context: dg.AssetExecutionContext, cif: CifResource):
+    """Fit and validate CLV models, score every customer as of the run date (models/)."""
+    with cif.connect(context) as con:
+        result = run_scoring(con, cif.as_of_date, context.run.run_id)
+    for warning in result.warnings:
+        context.log.warning(warning)
+    yield dg.MaterializeResult(
+        asset_key=SCORES_KEY, metadata={"customers_scored": result.customers_scored}
+    )
+    yield dg.MaterializeResult(
+        asset_key=MODEL_RUNS_KEY,
+        metadata={
+            "models": dg.MetadataValue.json(
+                [{k: m[k] for k in ("model_name", "parameters", "status", "holdout_metrics")} for m in result.models]
+            ),
+            "warnings": dg.MetadataValue.json(result.warnings),
+        },
+    )
+
+
+def _checks_of_run(context: dg.AssetExecutionContext) -> list[dict]:
+    records = context.instance.get_records_for_run(
+        context.run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    checks = []
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        checks.append(
+            {
+                "asset": evaluation.asset_key.to_user_string(),
+                "check": evaluation.check_name,
+                "passed": evaluation.passed,
+                "severity": evaluation.severity.value,
+            }
+        )
+    return checks
+
+
+@dg.asset(key=EXPORT_KEY, group_name="exports", kinds={"parquet"}, deps=[PUBLISH_KEY])
+def marts_export(context: dg.AssetExecutionContext, cif: CifResource) -> dg.MaterializeResult:
+    """Write every mart of the published warehouse for BI tools, with manifest.json."""
+    with connection(cif.published_path, read_only=True) as con:
+        result = export_marts(
+            con,
+            Path(cif.exports),
+            cif.as_of_date,
+            context.run.run_id,
+            pii=pii_columns(DBT_PROJECT_DIR / "target" / "manifest.json"),
+            include_pii=cif.include_pii,
+            checks=_checks_of_run(context),
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "folder": str(result.folder),
+            "tables": dg.MetadataValue.json(result.tables),
+            "pii_excluded": dg.MetadataValue.json(result.excluded_pii),
+        }
+    )
+
+
+@dg.asset(key=PUBLISH_KEY, group_name="exports", kinds={"duckdb"}, deps=MART_KEYS)
+def warehouse_published(context: dg.AssetExecutionContext, cif: CifResource) -> dg.MaterializeResult:
+    """Atomically replace the published warehouse with this run's working copy."""
+    path = cif.publish(context)
+    return dg.MaterializeResult(
+        metadata={"warehouse": str(path), "published_at": dt.datetime.now().isoformat(timespec="seconds")}
+    )

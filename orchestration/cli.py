@@ -1,0 +1,186 @@
+"""The `cif` command line (typer): generate, run, export, ui."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from orchestration.settings import CifSettings
+
+app = typer.Typer(
+    help="Customer Information Factory: integrate every channel's customer data into one "
+    "historized DuckDB warehouse, score it and export marts for BI.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(file=sys.stdout)  # bound now: the run redirects sys.stdout to its log
+err = Console(stderr=True)
+
+LandingOpt = Annotated[Path | None, typer.Option("--landing", help="Landing zone [env CIF_LANDING, default ./landing]")]
+WarehouseOpt = Annotated[
+    Path | None, typer.Option("--warehouse", help="DuckDB file [env CIF_WAREHOUSE, default ./warehouse/cif.duckdb]")
+]
+ExportsOpt = Annotated[Path | None, typer.Option("--exports", help="Exports folder [env CIF_EXPORTS, default ./exports]")]
+
+STEP_LABELS = {
+    "ingest_landing": "ingest landed files",
+    "dbt_integrate": "dbt: staging and integration",
+    "customer_identity_map": "identity resolution",
+    "dbt_core": "dbt: integrated core",
+    "customer_scoring": "CLV and attrition scoring",
+    "dbt_marts": "dbt: marts",
+    "warehouse_published": "publish the warehouse",
+    "marts_export": "export the marts",
+}
+
+
+def _parse_date(value: str | None, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option("--out", help="Landing zone to write")] = Path("landing"),
+    customers: Annotated[int, typer.Option("--customers", min=10, help="People to simulate")] = 2000,
+    start: Annotated[str | None, typer.Option("--start", help="First business date (default: end - 2 years)")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last business date (default: yesterday)")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same files")] = 7,
+) -> None:
+    """Write realistic multi-channel demo files into a landing zone, and the truth into _truth/."""
+    from ingest.demo.generator import generate as run_generate
+
+    with console.status(f"Simulating {customers:,} customers..."):
+        summary = run_generate(
+            out, customers=customers, start=_parse_date(start, "--start"), end=_parse_date(end, "--end"), seed=seed
+        )
+    console.print(f"Wrote {len(summary.files)} files ({summary.rows:,} rows, {summary.people:,} people) to {out}")
+
+
+@app.command()
+def run(
+    landing: LandingOpt = None,
+    warehouse: WarehouseOpt = None,
+    exports: ExportsOpt = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Business date of the run (default: today)")] = None,
+) -> None:
+    """The nightly job: ingest new files, build, score, check, publish, export; then a summary."""
+    from orchestration.dbt import prepare_manifest
+    from orchestration.runner import WarehouseBusyError, ensure_not_busy, run_nightly
+    from orchestration.summary import print_summary
+
+    settings = CifSettings.load(
+        landing=landing, warehouse=warehouse, exports=exports, as_of=_parse_date(as_of, "--as-of")
+    )
+    try:
+        ensure_not_busy(settings)
+    except WarehouseBusyError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(3) from None
+    if not settings.landing.exists():
+        err.print(f"[red]The landing zone {settings.landing} does not exist.[/red] "
+                  "Create it, or write demo data with `cif generate --out DIR`.")
+        raise typer.Exit(2)
+    console.print(f"Nightly run as of {settings.as_of} on {settings.warehouse}")
+    with console.status("Preparing the dbt project (dbt parse)..."):
+        prepare_manifest()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        tasks: dict[str, int] = {}
+
+        def on_event(kind: str, step: str) -> None:
+            if step not in STEP_LABELS:
+                return
+            if kind == "STEP_START":
+                tasks[step] = bar.add_task(STEP_LABELS[step], total=1)
+            elif step in tasks and kind in ("STEP_SUCCESS", "STEP_FAILURE"):
+                mark = "[green]done[/green]" if kind == "STEP_SUCCESS" else "[red]FAILED[/red]"
+                bar.update(tasks[step], completed=1, description=f"{STEP_LABELS[step]}: {mark}")
+
+        report = run_nightly(settings, on_event=on_event)
+    print_summary(console, report)
+    if not report.ok:
+        err.print(f"[red]{report.explanation()}[/red]")
+        raise typer.Exit(1)
+
+
+@app.command()
+def export(
+    warehouse: WarehouseOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Exports folder [env CIF_EXPORTS]")] = None,
+    file_format: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+    include_pii: Annotated[bool, typer.Option("--include-pii", help="Keep personal data columns")] = False,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Folder name (default: today)")] = None,
+) -> None:
+    """Write every mart of the published warehouse for BI tools (and manifest.json)."""
+    from ingest.export import export_marts, pii_columns
+    from ingest.warehouse import connection
+    from orchestration.dbt import DBT_PROJECT_DIR, prepare_manifest
+
+    if file_format not in ("parquet", "csv"):
+        raise typer.BadParameter("use parquet or csv", param_hint="--format")
+    settings = CifSettings.load(warehouse=warehouse, exports=out, as_of=_parse_date(as_of, "--as-of"))
+    if not settings.warehouse.exists():
+        err.print(f"[red]No warehouse at {settings.warehouse}.[/red] Run `cif run` first.")
+        raise typer.Exit(2)
+    manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
+    if not manifest.exists():
+        prepare_manifest()
+    with connection(settings.warehouse, read_only=True) as con:
+        result = export_marts(
+            con, settings.exports, settings.as_of, f"export-{dt.datetime.now():%Y%m%dT%H%M%S}",
+            pii=pii_columns(manifest), include_pii=include_pii, file_format=file_format,
+        )
+    for table, rows in result.tables.items():
+        console.print(f"{table}: {rows:,} rows")
+    console.print(f"Exported {len(result.tables)} tables to {result.folder}"
+                  + ("" if include_pii else " (personal data left out; --include-pii to keep it)"))
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1")] = 3000,
+    landing: LandingOpt = None,
+    warehouse: WarehouseOpt = None,
+    exports: ExportsOpt = None,
+) -> None:
+    """Start the Dagster UI on 127.0.0.1 over the same definitions as `cif run`."""
+    from orchestration.dbt import prepare_manifest
+    from orchestration.runner import dagster_instance
+
+    settings = CifSettings.load(landing=landing, warehouse=warehouse, exports=exports)
+    prepare_manifest()
+    dagster_instance(settings)
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(settings.dagster_home),
+        "CIF_LANDING": str(settings.landing),
+        "CIF_WAREHOUSE": str(settings.warehouse),
+        "CIF_EXPORTS": str(settings.exports),
+    }
+    dagster = Path(sys.executable).parent / "dagster"
+    cmd = [str(dagster), "dev", "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)]
+    console.print(f"Dagster UI on http://127.0.0.1:{port} (Ctrl+C to stop)")
+    proc = subprocess.Popen(cmd, env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        raise typer.Exit(proc.wait())
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        raise typer.Exit(proc.wait()) from None
+
+
+if __name__ == "__main__":
+    app()

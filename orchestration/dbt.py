@@ -1,0 +1,123 @@
+"""The dbt project as Dagster assets: one cached DbtProject, a translator, three layers.
+
+The dbt graph is split by tag where Python steps sit between dbt layers:
+integrate (staging, intermediate) -> identity resolution -> core -> scoring -> marts.
+"""
+
+
+import json
+import shutil
+import sys
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+
+from orchestration.resources import CifResource
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+
+
+def dbt_executable() -> str:
+    """The dbt next to this Python (the venv need not be activated), else the one on PATH."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+
+
+@cache
+def dbt_project() -> DbtProject:
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    project.prepare_if_dev()
+    return project
+
+
+def prepare_manifest() -> Path:
+    """Parse the dbt project so that target/manifest.json exists before definitions load."""
+    import subprocess
+
+    manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
+    subprocess.run(
+        [dbt_executable(), "parse", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR)],
+        cwd=DBT_PROJECT_DIR,
+        check=True,
+    )
+    return manifest
+
+
+class CifDbtTranslator(DagsterDbtTranslator):
+    """Asset keys are <schema>/<name>; groups follow the dbt folders."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        meta = dbt_resource_props.get("meta") or {}
+        if "dagster_asset_key" in meta:
+            return dg.AssetKey(meta["dagster_asset_key"])
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["identifier"]])
+        return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn") or []
+        return fqn[1] if len(fqn) > 2 else "dbt"
+
+
+TRANSLATOR = CifDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, cif: CifResource):
+    dbt_vars = {
+        "warehouse_path": str(cif.warehouse_path(context)),
+        "as_of": cif.as_of_date.isoformat(),
+    }
+    target = Path(dbt.project_dir) / "target" / "runs" / f"{context.run.run_id}-{context.op_def.name}"
+    invocation = dbt.cli(
+        ["build", "--vars", json.dumps(dbt_vars)], context=context, target_path=target,
+        raise_on_error=False,
+    )
+    try:
+        yield from invocation.stream()
+        if not invocation.is_successful():
+            raise dg.Failure(description=dbt_failures(target / "run_results.json"))
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+
+
+def dbt_failures(run_results: Path) -> str:
+    """The dbt nodes that errored or failed, each with the first lines of its message."""
+    if not run_results.exists():
+        return "dbt failed before it ran any node (see the run's logs)"
+    failures = []
+    for result in json.loads(run_results.read_text()).get("results", []):
+        if result.get("status") in ("error", "fail", "runtime error"):
+            message = " ".join((result.get("message") or "").split())[:900]
+            failures.append(f"{result['unique_id']}: {message}")
+    return "dbt: " + "; ".join(failures) if failures else "dbt failed (see the run's logs)"
+
+
+def _layer(name: str, tag: str):
+    @dbt_assets(
+        manifest=dbt_project().manifest_path,
+        project=dbt_project(),
+        select=f"tag:{tag}",
+        dagster_dbt_translator=TRANSLATOR,
+        name=f"dbt_{name}",
+    )
+    def layer_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, cif: CifResource):
+        yield from _build(context, dbt, cif)
+
+    return layer_assets
+
+
+dbt_integrate_assets = _layer("integrate", "integrate")
+dbt_core_assets = _layer("core", "core")
+dbt_marts_assets = _layer("marts", "marts")
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(
+        project_dir=dbt_project(),
+        profiles_dir=str(DBT_PROJECT_DIR),
+        dbt_executable=dbt_executable(),
+    )

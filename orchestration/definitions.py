@@ -1,0 +1,44 @@
+"""The Dagster Definitions: `cif run`, `cif ui` and `dagster dev` all load these."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.assets import customer_identity_map, customer_scoring, ingest_landing, marts_export, warehouse_published
+from orchestration.checks import ALL_CHECKS
+from orchestration.dbt import dbt_core_assets, dbt_integrate_assets, dbt_marts_assets, dbt_resource
+from orchestration.resources import CifResource
+from orchestration.settings import CifSettings
+
+ASSETS = [
+    ingest_landing,
+    dbt_integrate_assets,
+    customer_identity_map,
+    dbt_core_assets,
+    customer_scoring,
+    dbt_marts_assets,
+    warehouse_published,
+    marts_export,
+]
+
+# DuckDB has one writer: every step of a run executes in one process, one at a time.
+nightly_job = dg.define_asset_job(
+    "nightly",
+    selection=dg.AssetSelection.all(),
+    executor_def=dg.in_process_executor,
+    description="Ingest new files, build, score, check, publish the warehouse and export the marts.",
+)
+
+
+def build_definitions(settings: CifSettings | None = None) -> dg.Definitions:
+    settings = settings or CifSettings.load()
+    return dg.Definitions(
+        assets=ASSETS,
+        asset_checks=ALL_CHECKS,
+        jobs=[nightly_job],
+        resources={"cif": CifResource.from_settings(settings), "dbt": dbt_resource()},
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions()

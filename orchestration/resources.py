@@ -1,0 +1,96 @@
+"""The Dagster resource every asset uses: paths, the run's business date, and the warehouse.
+
+A run that includes the publish asset (the nightly job) writes a private working copy of the
+warehouse and publishes it at the end (see ingest/warehouse.py); a partial run started from
+the UI writes the published warehouse directly, under the same writer lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from ingest.warehouse import WorkingCopy, WriterLock, clean_stale_work, connection
+from orchestration.settings import CifSettings
+
+PUBLISH_KEY = dg.AssetKey(["warehouse_published"])
+
+_run_locks: dict[str, WriterLock] = {}
+
+
+def release_run(run_id: str) -> None:
+    """Release the writer lock a run holds (also released when its process ends)."""
+    lock = _run_locks.pop(run_id, None)
+    if lock:
+        lock.release()
+
+
+class CifResource(dg.ConfigurableResource):
+    """Where things are and which business date the run is for (empty as_of: today)."""
+
+    landing: str
+    warehouse: str
+    exports: str
+    as_of: str = ""
+    include_pii: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: CifSettings) -> CifResource:
+        return cls(
+            landing=str(settings.landing),
+            warehouse=str(settings.warehouse),
+            exports=str(settings.exports),
+            as_of="",
+            include_pii=settings.include_pii,
+        )
+
+    @classmethod
+    def run_config(cls, settings: CifSettings) -> dict:
+        """Run config for this resource: the settings, with the run's business date."""
+        config = cls.from_settings(settings).model_dump()
+        config["as_of"] = settings.as_of.isoformat()
+        return {"resources": {"cif": {"config": config}}}
+
+    @property
+    def as_of_date(self) -> dt.date:
+        return dt.date.fromisoformat(self.as_of) if self.as_of else dt.date.today()
+
+    @property
+    def published_path(self) -> Path:
+        return Path(self.warehouse)
+
+    def _publishes(self, context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> bool:
+        selection = context.run.asset_selection  # None or empty: the whole job
+        return not selection or PUBLISH_KEY in selection
+
+    def warehouse_path(
+        self, context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext
+    ) -> Path:
+        """The file this run writes: its working copy in a full run, else the published file."""
+        run_id = context.run.run_id
+        if run_id not in _run_locks:
+            _run_locks[run_id] = WriterLock(self.published_path, run_id).acquire()
+            if self._publishes(context):
+                clean_stale_work(self.published_path, keep=run_id)
+        if not self._publishes(context):
+            return self.published_path
+        return WorkingCopy(self.published_path, run_id).begin()
+
+    @contextlib.contextmanager
+    def connect(
+        self, context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        with connection(self.warehouse_path(context)) as con:
+            yield con
+
+    def publish(self, context: dg.AssetExecutionContext) -> Path:
+        run_id = context.run.run_id
+        try:
+            return WorkingCopy(self.published_path, run_id).publish()
+        finally:
+            release_run(run_id)

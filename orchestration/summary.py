@@ -1,0 +1,57 @@
+"""The run summary printed at the end of `cif run`."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from orchestration.runner import RunReport
+
+
+def print_summary(console: Console, report: RunReport) -> None:
+    sources = Table(title="Rows per source", title_justify="left")
+    for column in ("source", "files", "skipped", "failed", "received", "loaded", "quarantined"):
+        sources.add_column(column, justify="left" if column == "source" else "right")
+    for name, s in sorted(report.by_source.items()):
+        sources.add_row(
+            name, *(f"{s[k]:,}" for k in ("files", "skipped", "failed", "received", "loaded", "quarantined"))
+        )
+    if not report.by_source:
+        sources.add_row("(no files landed)", "", "", "", "", "", "")
+    console.print(sources)
+
+    stages = Table(title="Time per stage", title_justify="left")
+    stages.add_column("step")
+    stages.add_column("seconds", justify="right")
+    stages.add_column("status")
+    for step, seconds in report.step_seconds.items():
+        status = "[red]failed[/red]" if step in report.failed_steps else "ok"
+        stages.add_row(step, f"{seconds:.1f}", status)
+    for step in report.skipped_steps:
+        stages.add_row(step, "", "[yellow]skipped[/yellow]")
+    console.print(stages)
+
+    passed = sum(c.passed for c in report.checks)
+    checks = Table(title=f"Checks: {passed} passed, {len(report.checks) - passed} failed", title_justify="left")
+    checks.add_column("check")
+    checks.add_column("asset")
+    checks.add_column("result")
+    for c in sorted(report.checks, key=lambda c: (c.passed, c.asset, c.name)):
+        if c.passed:
+            result = "[green]passed[/green]"
+        else:
+            result = "[red]FAILED (blocking)[/red]" if c.blocking else "[yellow]warning[/yellow]"
+        checks.add_row(c.name, c.asset, result)
+    console.print(checks)
+
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    for failed in report.failed_files:
+        console.print(f"[yellow]unreadable file:[/yellow] {failed}")
+    customers = f"{report.customers:,}" if report.customers is not None else "n/a"
+    state = "[green]succeeded[/green]" if report.ok else "[red]FAILED[/red]"
+    console.print(
+        f"Run {report.run_id} {state} in {report.seconds:.1f} s. Customers in the 360 view: {customers}.\n"
+        f"Warehouse: {report.settings.warehouse}\n"
+        f"Exports:   {report.export_folder or '(none written)'}"
+    )

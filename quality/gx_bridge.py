@@ -1,0 +1,102 @@
+"""Run a great-expectations suite on a warehouse table and say plainly what failed.
+
+GX's SQL datasource cannot read DuckDB results reliably, so tables are validated as pandas
+DataFrames through an ephemeral GX context (see the README's dependency notes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from ingest.validation import quote_ident
+
+
+@dataclass(frozen=True)
+class ExpectationFailure:
+    expectation: str
+    column: str | None
+    unexpected_count: int | None
+    examples: list[Any]
+    observed: Any = None
+
+    def describe(self) -> str:
+        what = self.expectation.removeprefix("expect_").replace("_", " ")
+        where = f"column {self.column}: " if self.column else ""
+        count = f"{self.unexpected_count} rows fail" if self.unexpected_count is not None else ""
+        observed = f"observed {self.observed}" if self.observed is not None else ""
+        examples = f"e.g. {self.examples[:5]}" if self.examples else ""
+        detail = ", ".join(x for x in (count, observed, examples) if x)
+        return f"{where}{what} ({detail})" if detail else f"{where}{what}"
+
+
+@dataclass(frozen=True)
+class SuiteOutcome:
+    table: str
+    suite: str
+    rows: int
+    evaluated: int
+    failures: list[ExpectationFailure] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return not self.failures
+
+    def describe(self) -> str:
+        if self.success:
+            return f"{self.table}: all {self.evaluated} expectations of suite {self.suite} passed"
+        lines = [f"{self.table}: {len(self.failures)} of {self.evaluated} expectations failed"]
+        return "\n".join(lines + [f"- {f.describe()}" for f in self.failures])
+
+
+@cache
+def _batch_definition():
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_pandas("warehouse")
+    asset = source.add_dataframe_asset(name="table")
+    return asset.add_batch_definition_whole_dataframe("whole_table")
+
+
+def validate_frame(df: pd.DataFrame, table: str, suite_name: str, expectations: Sequence[Any]) -> SuiteOutcome:
+    """Validate a DataFrame against GX expectation objects."""
+    import great_expectations as gx
+
+    batch_definition = _batch_definition()  # creates the context the suite needs
+    suite = gx.ExpectationSuite(name=suite_name)
+    for expectation in expectations:
+        suite.add_expectation(expectation)
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
+    result = batch.validate(suite, result_format="SUMMARY")
+    failures = []
+    for res in result.results:
+        if res.success:
+            continue
+        cfg = res.expectation_config
+        details = res.result or {}
+        failures.append(
+            ExpectationFailure(
+                expectation=cfg.type,
+                column=cfg.kwargs.get("column"),
+                unexpected_count=details.get("unexpected_count"),
+                examples=list(details.get("partial_unexpected_list") or [])[:5],
+                observed=details.get("observed_value"),
+            )
+        )
+    return SuiteOutcome(table, suite_name, len(df), len(result.results), failures)
+
+
+def validate_table(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, suite_name: str, expectations: Sequence[Any]
+) -> SuiteOutcome:
+    """Validate a warehouse table (read whole into pandas) against a suite."""
+    df = con.execute(f"select * from {quote_ident(schema)}.{quote_ident(table)}").df()
+    return validate_frame(df, f"{schema}.{table}", suite_name, expectations)
