@@ -42,7 +42,8 @@ def pii_columns(manifest_path: Path) -> dict[str, set[str]]:
         cols = {
             name
             for name, col in (node.get("columns") or {}).items()
-            if (col.get("meta") or {}).get("pii") or (col.get("config", {}).get("meta") or {}).get("pii")
+            if (col.get("meta") or {}).get("pii")
+            or (col.get("config", {}).get("meta") or {}).get("pii")
         }
         if cols:
             result[node["name"]] = cols
@@ -98,11 +99,17 @@ def export_marts(
     tables_meta = []
     for table in mart_tables(con):
         columns = _columns(con, table)
-        excluded = sorted(pii.get(table, set()) & {c for c, _ in columns}) if not include_pii else []
+        excluded = (
+            sorted(pii.get(table, set()) & {c for c, _ in columns}) if not include_pii else []
+        )
         kept = [(c, t) for c, t in columns if c not in excluded]
         target = partial / f"{table}.{file_format}"
         select = ", ".join(quote_ident(c) for c, _ in kept)
-        options = "(format parquet, compression zstd)" if file_format == "parquet" else "(format csv, header)"
+        options = (
+            "(format parquet, compression zstd)"
+            if file_format == "parquet"
+            else "(format csv, header)"
+        )
         con.execute(
             f"copy (select {select} from {MARTS_SCHEMA}.{quote_ident(table)}) "
             f"to {quote_literal(str(target))} {options}"

@@ -162,7 +162,14 @@ def resolve_identities(
     mapped, merges = assign_stable_keys(link_records(records), previous)
     mapped["resolved_at"] = resolved_at
     new_map = mapped[
-        ["source_system", "source_customer_id", "customer_key", "match_rule", "first_seen_at", "resolved_at"]
+        [
+            "source_system",
+            "source_customer_id",
+            "customer_key",
+            "match_rule",
+            "first_seen_at",
+            "resolved_at",
+        ]
     ]
     con.register("new_map", new_map)
     try:

@@ -118,7 +118,9 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 def _ensure_raw_table(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
     cols = [f"{quote_ident(c)} varchar" for c in layout.column_names]
     cols += [f"{quote_ident(c)} {t}" for c, t in LINEAGE_COLUMNS.items()]
-    con.execute(f"create table if not exists raw.{quote_ident(layout.raw_table)} ({', '.join(cols)})")
+    con.execute(
+        f"create table if not exists raw.{quote_ident(layout.raw_table)} ({', '.join(cols)})"
+    )
 
 
 def already_loaded(con: duckdb.DuckDBPyConnection, content_hash: str) -> bool:
@@ -133,7 +135,9 @@ def _read_incoming(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str
     """Read a file into temp table `_incoming` (all text, `_row_number`), and parse rejects
     into temp table `_parse_rejects(row_number, record, reason)`. Returns (columns, rows)."""
     con.execute("drop table if exists _incoming; drop table if exists _parse_rejects")
-    con.execute("create temp table _parse_rejects (row_number bigint, record varchar, reason varchar)")
+    con.execute(
+        "create temp table _parse_rejects (row_number bigint, record varchar, reason varchar)"
+    )
     suffix = path.suffix.lower()
     if path.stat().st_size == 0:
         con.execute("create temp table _incoming (_row_number bigint)")
@@ -149,7 +153,9 @@ def _read_incoming(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str
         )
         names = [r[0] for r in con.execute("describe _incoming_typed").fetchall()]
         columns = [n for n in names if n != "file_row_number"]
-        select = ", ".join(f"cast({quote_ident(c)} as varchar) as {quote_ident(c)}" for c in columns)
+        select = ", ".join(
+            f"cast({quote_ident(c)} as varchar) as {quote_ident(c)}" for c in columns
+        )
         con.execute(
             f"create temp table _incoming as select {select}, file_row_number + 1 as _row_number "
             "from _incoming_typed"
@@ -187,24 +193,26 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         "quote = '', escape = '', auto_detect = false, max_line_size = ?)",
         [str(path), MAX_LINE_BYTES],
     )
+    # json_type() raises on invalid JSON, so it is only asked of valid lines.
+    con.execute("alter table _lines add column _object boolean")
+    con.execute(
+        "update _lines set _object = case when json_valid(line) "
+        "then json_type(case when json_valid(line) then line end) = 'OBJECT' else false end"
+    )
     con.execute(
         "insert into _parse_rejects select _row_number, line, "
         "case when json_valid(line) then 'json record is not an object' else 'malformed json' end "
-        "from _lines where not coalesce(json_valid(line) and json_type(line) = 'OBJECT', false)"
+        "from _lines where not _object"
     )
     keys = con.execute(
-        "select distinct unnest(json_keys(line)) as k from _lines "
-        "where json_valid(line) and json_type(line) = 'OBJECT' order by k"
+        "select distinct unnest(json_keys(line)) as k from _lines where _object order by k"
     ).fetchall()
     columns = [k[0] for k in keys]
     extracts = [
         f"line ->> {quote_literal('$.' + _json_path_key(c))} as {quote_ident(c)}" for c in columns
     ]
     select = ", ".join([*extracts, "_row_number"])
-    con.execute(
-        f"create temp table _incoming as select {select} from _lines "
-        "where json_valid(line) and json_type(line) = 'OBJECT'"
-    )
+    con.execute(f"create temp table _incoming as select {select} from _lines where _object")
     con.execute("drop table _lines")
     return columns
 
@@ -276,7 +284,7 @@ def _load_records(
         reason_sql = quote_literal(reason)
     else:
         reason_sql = reason_expression(layout, present)
-    con.execute(f"alter table _incoming add column _reason varchar")
+    con.execute("alter table _incoming add column _reason varchar")
     con.execute(f"update _incoming set _reason = {reason_sql}")
     lineage = {
         "_batch_id": str(batch_id),
@@ -292,13 +300,13 @@ def _load_records(
         f"select {', '.join(values)} from _incoming where _reason is null"
     )
     record_json = (
-        "to_json(struct_pack(" + ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in columns) + "))"
+        "to_json(struct_pack("
+        + ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in columns)
+        + "))"
         if columns
         else "null"
     )
-    quarantine_prefix = (
-        "insert into quarantine.rejected_rows select ?, ?, ?, ?, row_number, record, reason, ? from "
-    )
+    quarantine_prefix = "insert into quarantine.rejected_rows select ?, ?, ?, ?, row_number, record, reason, ? from "
     params = [batch_id, landed.source_system, landed.entity, str(landed.path), loaded_at]
     con.execute(
         quarantine_prefix
@@ -313,7 +321,9 @@ def _load_records(
     ).fetchone()
     rejects = con.execute("select count(*) from _parse_rejects").fetchone()
     result.rows_loaded = int(counts[0]) if counts else 0
-    result.rows_quarantined = (int(counts[1]) if counts else 0) + (int(rejects[0]) if rejects else 0)
+    result.rows_quarantined = (int(counts[1]) if counts else 0) + (
+        int(rejects[0]) if rejects else 0
+    )
     result.rows_received = result.rows_loaded + result.rows_quarantined
 
 

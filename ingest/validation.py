@@ -36,8 +36,8 @@ def parses(column: Column, expr: str) -> str:
             sep = quote_literal(column.decimal_separator)
             value = f"replace(replace({value}, '.', ''), {sep}, '.')"
         return f"try_cast({value} as decimal(18, 4)) is not null"
-    if column.type == "integer":
-        return f"try_cast({value} as bigint) is not null"
+    if column.type == "integer":  # try_cast would round '1.5' to 2
+        return f"regexp_full_match({value}, '[+-]?[0-9]{{1,18}}')"
     if column.type == "boolean":
         words = ", ".join(quote_literal(w) for w in BOOLEAN_WORDS)
         return f"lower({value}) in ({words})"

@@ -46,6 +46,17 @@ def _params(fitter: Any) -> dict[str, float]:
     return {k: float(v) for k, v in fitter.params_.items()}
 
 
+def purchase_log_likelihood(fitter: Any, collapsed: pd.DataFrame) -> float:
+    """The log-likelihood in the data's own time unit (lifetimes reports it on rescaled data)."""
+    params = np.array(list(fitter.params_.values), dtype=float)
+    args = (collapsed.frequency, collapsed.recency, collapsed["T"], collapsed.weight, 0.0)
+    if isinstance(fitter, BetaGeoFitter):
+        mean_nll = fitter._negative_log_likelihood(np.log(params), *args)
+    else:
+        mean_nll = fitter._negative_log_likelihood(params, *args)
+    return -float(mean_nll) * float(collapsed.weight.sum())
+
+
 def fit_purchase_model(rfm: pd.DataFrame, model: str = "bgnbd") -> FittedModel:
     """Fit BG/NBD ('bgnbd') or Pareto/NBD ('pareto_nbd') on compressed RFM, with restarts."""
     if len(rfm) < 10 or rfm.frequency.sum() == 0:
@@ -67,7 +78,7 @@ def fit_purchase_model(rfm: pd.DataFrame, model: str = "bgnbd") -> FittedModel:
         if not all(math.isfinite(v) and v > 0 for v in params.values()):
             errors.append(f"penalizer {penalizer}: non-finite parameters {params}")
             continue
-        ll = -float(fitter._negative_log_likelihood_) * float(collapsed.weight.sum())
+        ll = purchase_log_likelihood(fitter, collapsed)
         notes = [f"converged only with penalizer {penalizer}"] if penalizer else []
         return FittedModel(model, fitter, params, ll, penalizer, len(rfm), notes)
     raise FitError(f"{model} did not converge: " + "; ".join(errors))
@@ -94,7 +105,9 @@ def fit_spend_model(rfm: pd.DataFrame) -> FittedModel:
             errors.append(f"penalizer {penalizer}: {exc}".splitlines()[0])
             continue
         ll = -float(fitter._negative_log_likelihood_) * float(grouped.weight.sum())
-        return FittedModel("gamma_gamma", fitter, _params(fitter), ll, penalizer, len(repeat), notes)
+        return FittedModel(
+            "gamma_gamma", fitter, _params(fitter), ll, penalizer, len(repeat), notes
+        )
     raise FitError("gamma_gamma did not converge: " + "; ".join(errors))
 
 
@@ -102,12 +115,18 @@ def holdout_metrics(predicted: pd.Series, actual: pd.Series) -> dict[str, float]
     """Aggregate and per-customer accuracy of predicted vs actual holdout purchases."""
     actual = actual.reindex(predicted.index).fillna(0.0)
     total_pred, total_act = float(predicted.sum()), float(actual.sum())
-    corr = float(np.corrcoef(predicted, actual)[0, 1]) if len(predicted) > 2 and actual.std() > 0 else float("nan")
+    corr = (
+        float(np.corrcoef(predicted, actual)[0, 1])
+        if len(predicted) > 2 and actual.std() > 0
+        else float("nan")
+    )
     return {
         "customers": float(len(predicted)),
         "predicted_purchases": total_pred,
         "actual_purchases": total_act,
-        "aggregate_error_pct": 100.0 * (total_pred - total_act) / total_act if total_act else float("nan"),
+        "aggregate_error_pct": 100.0 * (total_pred - total_act) / total_act
+        if total_act
+        else float("nan"),
         "mae": float((predicted - actual).abs().mean()),
         "correlation": corr,
     }
@@ -147,18 +166,24 @@ def score_customers(
         rfm.frequency, rfm.monetary_value.where(rfm.monetary_value > 0, 0.0)
     )
     freq = FREQ_CODE.get(time_unit_days, "D")
-    yearly_service = interactions_per_year.reindex(rfm.index).fillna(0.0) * assumptions.service_cost_per_interaction
+    yearly_service = (
+        interactions_per_year.reindex(rfm.index).fillna(0.0)
+        * assumptions.service_cost_per_interaction
+    )
     for months in (12, 36):
-        gross = spend_fitter.customer_lifetime_value(
-            fitter,
-            rfm.frequency,
-            rfm.recency,
-            rfm["T"],
-            rfm.monetary_value.where(rfm.monetary_value > 0, 0.0),
-            time=months,
-            discount_rate=assumptions.monthly_discount_rate,
-            freq=freq,
-        ) * assumptions.margin
+        gross = (
+            spend_fitter.customer_lifetime_value(
+                fitter,
+                rfm.frequency,
+                rfm.recency,
+                rfm["T"],
+                rfm.monetary_value.where(rfm.monetary_value > 0, 0.0),
+                time=months,
+                discount_rate=assumptions.monthly_discount_rate,
+                freq=freq,
+            )
+            * assumptions.margin
+        )
         service = yearly_service * (months / 12.0) * out.p_alive
         out[f"clv_gross_{months}m"] = gross
         out[f"clv_net_{months}m"] = gross - service
@@ -187,7 +212,9 @@ def model_run_record(
         "log_likelihood": model.log_likelihood,
         "penalizer": model.penalizer,
         "customers": model.customers,
-        "holdout_metrics": json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}),
+        "holdout_metrics": json.dumps(
+            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
+        ),
         "status": status,
         "notes": "; ".join(model.notes) or None,
     }

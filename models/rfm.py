@@ -59,8 +59,5 @@ def holdout_actuals(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date
 def compress(rfm: pd.DataFrame) -> pd.DataFrame:
     """Identical (frequency, recency, T) rows collapsed into one with a weight."""
     return (
-        rfm.groupby(["frequency", "recency", "T"], sort=False)
-        .size()
-        .rename("weight")
-        .reset_index()
+        rfm.groupby(["frequency", "recency", "T"], sort=False).size().rename("weight").reset_index()
     )

@@ -114,7 +114,9 @@ def run_scoring(
     rfm = rfm_summary(con, as_of, unit)
     purchases = fit_purchase_model(rfm, "bgnbd")
     spend = fit_spend_model(rfm)
-    records.append(model_run_record(purchases, run_id, as_of, calibration_end, unit, metrics, status))
+    records.append(
+        model_run_record(purchases, run_id, as_of, calibration_end, unit, metrics, status)
+    )
     records.append(model_run_record(spend, run_id, as_of, calibration_end, unit, {}, "ok"))
     interactions = con.execute(INTERACTIONS_SQL, {"as_of": as_of}).df()
     per_year = interactions.set_index("customer_key").interactions_per_year.astype(float)

@@ -1,6 +1,5 @@
 """Thin Dagster assets over the plain functions in ingest/ and models/."""
 
-
 import datetime as dt
 from pathlib import Path
 
@@ -25,7 +24,9 @@ MART_KEYS = [dg.AssetKey(["marts", "customer_360"])]
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(key, group_name="raw", kinds={"duckdb"}, description="Raw landed rows with lineage")
+        dg.AssetSpec(
+            key, group_name="raw", kinds={"duckdb"}, description="Raw landed rows with lineage"
+        )
         for key in RAW_KEYS
     ],
     can_subset=False,
@@ -35,10 +36,12 @@ def ingest_landing(context: dg.AssetExecutionContext, cif: CifResource):
     """Load every new landed file into raw.*, quarantining bad rows (ingest/loader.py)."""
     with cif.connect(context) as con:
         results = load_landing(
-            con, Path(cif.landing), on_file=lambda r: context.log.info(
+            con,
+            Path(cif.landing),
+            on_file=lambda r: context.log.info(
                 f"{r.status}: {r.path.name} ({r.rows_loaded} loaded, {r.rows_quarantined} quarantined)"
                 + (f" - {r.reason}" if r.reason else "")
-            )
+            ),
         )
     by_source = summarize(results)
     failed = [f"{r.path}: {r.reason}" for r in results if r.status == "failed"]
@@ -64,7 +67,9 @@ def ingest_landing(context: dg.AssetExecutionContext, cif: CifResource):
         dg.AssetKey(["intermediate", "int_interactions_unioned"]),
     ],
 )
-def customer_identity_map(context: dg.AssetExecutionContext, cif: CifResource) -> dg.MaterializeResult:
+def customer_identity_map(
+    context: dg.AssetExecutionContext, cif: CifResource
+) -> dg.MaterializeResult:
     """Resolve which source records are the same person, with stable keys (ingest/identity.py)."""
     with cif.connect(context) as con:
         result = resolve_identities(con)
@@ -80,8 +85,15 @@ def customer_identity_map(context: dg.AssetExecutionContext, cif: CifResource) -
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(SCORES_KEY, group_name="scores", kinds={"python", "duckdb"},
-                     deps=[dg.AssetKey(["core", "fct_transactions"]), dg.AssetKey(["core", "fct_interactions"])]),
+        dg.AssetSpec(
+            SCORES_KEY,
+            group_name="scores",
+            kinds={"python", "duckdb"},
+            deps=[
+                dg.AssetKey(["core", "fct_transactions"]),
+                dg.AssetKey(["core", "fct_interactions"]),
+            ],
+        ),
         dg.AssetSpec(MODEL_RUNS_KEY, group_name="scores", kinds={"python", "duckdb"}),
     ],
     name="customer_scoring",
@@ -99,7 +111,10 @@ def customer_scoring(context: dg.AssetExecutionContext, cif: CifResource):
         asset_key=MODEL_RUNS_KEY,
         metadata={
             "models": dg.MetadataValue.json(
-                [{k: m[k] for k in ("model_name", "parameters", "status", "holdout_metrics")} for m in result.models]
+                [
+                    {k: m[k] for k in ("model_name", "parameters", "status", "holdout_metrics")}
+                    for m in result.models
+                ]
             ),
             "warnings": dg.MetadataValue.json(result.warnings),
         },
@@ -147,9 +162,14 @@ def marts_export(context: dg.AssetExecutionContext, cif: CifResource) -> dg.Mate
 
 
 @dg.asset(key=PUBLISH_KEY, group_name="exports", kinds={"duckdb"}, deps=MART_KEYS)
-def warehouse_published(context: dg.AssetExecutionContext, cif: CifResource) -> dg.MaterializeResult:
+def warehouse_published(
+    context: dg.AssetExecutionContext, cif: CifResource
+) -> dg.MaterializeResult:
     """Atomically replace the published warehouse with this run's working copy."""
     path = cif.publish(context)
     return dg.MaterializeResult(
-        metadata={"warehouse": str(path), "published_at": dt.datetime.now().isoformat(timespec="seconds")}
+        metadata={
+            "warehouse": str(path),
+            "published_at": dt.datetime.now().isoformat(timespec="seconds"),
+        }
     )

@@ -1,6 +1,5 @@
 """Asset checks: great-expectations suites and raw-layer reconciliation (logic in quality/)."""
 
-
 import dagster as dg
 
 from orchestration.assets import RAW_KEYS
@@ -19,14 +18,20 @@ def _gx_check(suite: Suite) -> dg.AssetChecksDefinition:
     )
     def check(context: dg.AssetCheckExecutionContext, cif: CifResource) -> dg.AssetCheckResult:
         with cif.connect(context) as con:
-            outcome = validate_table(con, suite.schema, suite.table, suite.name, suite.expectations())
+            outcome = validate_table(
+                con, suite.schema, suite.table, suite.name, suite.expectations()
+            )
         if not outcome.success:
             context.log.error(outcome.describe())
         return dg.AssetCheckResult(
             passed=outcome.success,
             severity=dg.AssetCheckSeverity.ERROR if suite.blocking else dg.AssetCheckSeverity.WARN,
             description=outcome.describe(),
-            metadata={"rows": outcome.rows, "expectations": outcome.evaluated, "failed": len(outcome.failures)},
+            metadata={
+                "rows": outcome.rows,
+                "expectations": outcome.evaluated,
+                "failed": len(outcome.failures),
+            },
         )
 
     return check
@@ -46,8 +51,11 @@ def rows_reconcile(context: dg.AssetCheckExecutionContext, cif: CifResource) -> 
         if result.ok
         else f"{len(result.mismatches)} batches do not reconcile: {result.mismatches[:5]}"
     )
-    return dg.AssetCheckResult(passed=result.ok, description=description,
-                               metadata={"batches": result.batches, "mismatches": len(result.mismatches)})
+    return dg.AssetCheckResult(
+        passed=result.ok,
+        description=description,
+        metadata={"batches": result.batches, "mismatches": len(result.mismatches)},
+    )
 
 
 GX_CHECKS = [_gx_check(suite) for suite in SUITES]

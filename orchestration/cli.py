@@ -23,14 +23,24 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(file=sys.stdout)  # bound now: the run redirects sys.stdout to its log
-err = Console(stderr=True)
+# Bound to the real stdout now (a run redirects sys.stdout to its log); logs of unattended
+# runs are not wrapped at 80 columns.
+console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
-LandingOpt = Annotated[Path | None, typer.Option("--landing", help="Landing zone [env CIF_LANDING, default ./landing]")]
-WarehouseOpt = Annotated[
-    Path | None, typer.Option("--warehouse", help="DuckDB file [env CIF_WAREHOUSE, default ./warehouse/cif.duckdb]")
+LandingOpt = Annotated[
+    Path | None, typer.Option("--landing", help="Landing zone [env CIF_LANDING, default ./landing]")
 ]
-ExportsOpt = Annotated[Path | None, typer.Option("--exports", help="Exports folder [env CIF_EXPORTS, default ./exports]")]
+WarehouseOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--warehouse", help="DuckDB file [env CIF_WAREHOUSE, default ./warehouse/cif.duckdb]"
+    ),
+]
+ExportsOpt = Annotated[
+    Path | None,
+    typer.Option("--exports", help="Exports folder [env CIF_EXPORTS, default ./exports]"),
+]
 
 STEP_LABELS = {
     "ingest_landing": "ingest landed files",
@@ -56,9 +66,15 @@ def _parse_date(value: str | None, name: str) -> dt.date | None:
 @app.command()
 def generate(
     out: Annotated[Path, typer.Option("--out", help="Landing zone to write")] = Path("landing"),
-    customers: Annotated[int, typer.Option("--customers", min=10, help="People to simulate")] = 2000,
-    start: Annotated[str | None, typer.Option("--start", help="First business date (default: end - 2 years)")] = None,
-    end: Annotated[str | None, typer.Option("--end", help="Last business date (default: yesterday)")] = None,
+    customers: Annotated[
+        int, typer.Option("--customers", min=10, help="People to simulate")
+    ] = 2000,
+    start: Annotated[
+        str | None, typer.Option("--start", help="First business date (default: end - 2 years)")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--end", help="Last business date (default: yesterday)")
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same files")] = 7,
 ) -> None:
     """Write realistic multi-channel demo files into a landing zone, and the truth into _truth/."""
@@ -66,9 +82,15 @@ def generate(
 
     with console.status(f"Simulating {customers:,} customers..."):
         summary = run_generate(
-            out, customers=customers, start=_parse_date(start, "--start"), end=_parse_date(end, "--end"), seed=seed
+            out,
+            customers=customers,
+            start=_parse_date(start, "--start"),
+            end=_parse_date(end, "--end"),
+            seed=seed,
         )
-    console.print(f"Wrote {len(summary.files)} files ({summary.rows:,} rows, {summary.people:,} people) to {out}")
+    console.print(
+        f"Wrote {len(summary.files)} files ({summary.rows:,} rows, {summary.people:,} people) to {out}"
+    )
 
 
 @app.command()
@@ -76,7 +98,9 @@ def run(
     landing: LandingOpt = None,
     warehouse: WarehouseOpt = None,
     exports: ExportsOpt = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Business date of the run (default: today)")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Business date of the run (default: today)")
+    ] = None,
 ) -> None:
     """The nightly job: ingest new files, build, score, check, publish, export; then a summary."""
     from orchestration.dbt import prepare_manifest
@@ -92,13 +116,17 @@ def run(
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(3) from None
     if not settings.landing.exists():
-        err.print(f"[red]The landing zone {settings.landing} does not exist.[/red] "
-                  "Create it, or write demo data with `cif generate --out DIR`.")
+        err.print(
+            f"[red]The landing zone {settings.landing} does not exist.[/red] "
+            "Create it, or write demo data with `cif generate --out DIR`."
+        )
         raise typer.Exit(2)
     console.print(f"Nightly run as of {settings.as_of} on {settings.warehouse}")
     with console.status("Preparing the dbt project (dbt parse)..."):
         prepare_manifest()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+    ) as bar:
         tasks: dict[str, int] = {}
 
         def on_event(kind: str, step: str) -> None:
@@ -120,10 +148,16 @@ def run(
 @app.command()
 def export(
     warehouse: WarehouseOpt = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Exports folder [env CIF_EXPORTS]")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Exports folder [env CIF_EXPORTS]")
+    ] = None,
     file_format: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
-    include_pii: Annotated[bool, typer.Option("--include-pii", help="Keep personal data columns")] = False,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Folder name (default: today)")] = None,
+    include_pii: Annotated[
+        bool, typer.Option("--include-pii", help="Keep personal data columns")
+    ] = False,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Folder name (default: today)")
+    ] = None,
 ) -> None:
     """Write every mart of the published warehouse for BI tools (and manifest.json)."""
     from ingest.export import export_marts, pii_columns
@@ -132,7 +166,9 @@ def export(
 
     if file_format not in ("parquet", "csv"):
         raise typer.BadParameter("use parquet or csv", param_hint="--format")
-    settings = CifSettings.load(warehouse=warehouse, exports=out, as_of=_parse_date(as_of, "--as-of"))
+    settings = CifSettings.load(
+        warehouse=warehouse, exports=out, as_of=_parse_date(as_of, "--as-of")
+    )
     if not settings.warehouse.exists():
         err.print(f"[red]No warehouse at {settings.warehouse}.[/red] Run `cif run` first.")
         raise typer.Exit(2)
@@ -141,13 +177,20 @@ def export(
         prepare_manifest()
     with connection(settings.warehouse, read_only=True) as con:
         result = export_marts(
-            con, settings.exports, settings.as_of, f"export-{dt.datetime.now():%Y%m%dT%H%M%S}",
-            pii=pii_columns(manifest), include_pii=include_pii, file_format=file_format,
+            con,
+            settings.exports,
+            settings.as_of,
+            f"export-{dt.datetime.now():%Y%m%dT%H%M%S}",
+            pii=pii_columns(manifest),
+            include_pii=include_pii,
+            file_format=file_format,
         )
     for table, rows in result.tables.items():
         console.print(f"{table}: {rows:,} rows")
-    console.print(f"Exported {len(result.tables)} tables to {result.folder}"
-                  + ("" if include_pii else " (personal data left out; --include-pii to keep it)"))
+    console.print(
+        f"Exported {len(result.tables)} tables to {result.folder}"
+        + ("" if include_pii else " (personal data left out; --include-pii to keep it)")
+    )
 
 
 @app.command()
@@ -172,9 +215,20 @@ def ui(
         "CIF_EXPORTS": str(settings.exports),
     }
     dagster = Path(sys.executable).parent / "dagster"
-    cmd = [str(dagster), "dev", "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)]
+    cmd = [
+        str(dagster),
+        "dev",
+        "-m",
+        "orchestration.definitions",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
     console.print(f"Dagster UI on http://127.0.0.1:{port} (Ctrl+C to stop)")
-    proc = subprocess.Popen(cmd, env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        cmd, env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
+    )
     try:
         raise typer.Exit(proc.wait())
     except KeyboardInterrupt:

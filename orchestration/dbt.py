@@ -4,7 +4,6 @@ The dbt graph is split by tag where Python steps sit between dbt layers:
 integrate (staging, intermediate) -> identity resolution -> core -> scoring -> marts.
 """
 
-
 import json
 import shutil
 import sys
@@ -14,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
 from orchestration.resources import CifResource
 
@@ -71,9 +76,13 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, cif: CifResou
         "warehouse_path": str(cif.warehouse_path(context)),
         "as_of": cif.as_of_date.isoformat(),
     }
-    target = Path(dbt.project_dir) / "target" / "runs" / f"{context.run.run_id}-{context.op_def.name}"
+    target = (
+        Path(dbt.project_dir) / "target" / "runs" / f"{context.run.run_id}-{context.op_def.name}"
+    )
     invocation = dbt.cli(
-        ["build", "--vars", json.dumps(dbt_vars)], context=context, target_path=target,
+        ["build", "--vars", json.dumps(dbt_vars)],
+        context=context,
+        target_path=target,
         raise_on_error=False,
     )
     try:

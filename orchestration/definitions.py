@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.assets import customer_identity_map, customer_scoring, ingest_landing, marts_export, warehouse_published
+from orchestration.assets import (
+    customer_identity_map,
+    customer_scoring,
+    ingest_landing,
+    marts_export,
+    warehouse_published,
+)
 from orchestration.checks import ALL_CHECKS
 from orchestration.dbt import dbt_core_assets, dbt_integrate_assets, dbt_marts_assets, dbt_resource
 from orchestration.resources import CifResource

@@ -25,7 +25,6 @@ EVENTS = {
     dg.DagsterEventType.STEP_START,
     dg.DagsterEventType.STEP_SUCCESS,
     dg.DagsterEventType.STEP_FAILURE,
-    dg.DagsterEventType.STEP_SKIPPED,
     dg.DagsterEventType.ASSET_MATERIALIZATION,
     dg.DagsterEventType.ASSET_CHECK_EVALUATION,
 }
@@ -73,7 +72,9 @@ class RunReport:
         for step, error in self.failed_steps.items():
             parts.append(f"step '{step}' failed: {error}")
         for check in self.blocking_failures:
-            parts.append(f"blocking check '{check.name}' on {check.asset} failed: {check.description}")
+            parts.append(
+                f"blocking check '{check.name}' on {check.asset} failed: {check.description}"
+            )
         if self.skipped_steps:
             parts.append("so these steps did not run: " + ", ".join(self.skipped_steps))
         where = (
@@ -99,13 +100,13 @@ def _step_of(entry: Any) -> str | None:
     return entry.step_key or (entry.dagster_event.step_key if entry.dagster_event else None)
 
 
-def _root_cause(error: Any) -> str:
-    """The innermost error's message (Dagster wraps user errors in its own)."""
-    if error is None:
-        return "unknown error"
-    while error.cause is not None:
+def _error_chain(error: Any) -> list[str]:
+    """Messages of an error and its causes, outermost first (Dagster wraps user errors)."""
+    messages = []
+    while error is not None:
+        messages.append(error.message)
         error = error.cause
-    return error.message
+    return messages or ["unknown error"]
 
 
 def _collect(report: RunReport, records: list[Any], blocking: dict[str, bool]) -> None:
@@ -124,10 +125,12 @@ def _collect(report: RunReport, records: list[Any], blocking: dict[str, bool]) -
                 if data.user_failure_data and data.user_failure_data.description:
                     message = data.user_failure_data.description
                 else:
-                    message = _root_cause(data.error)
-                report.failed_steps[step] = " ".join(message.split())[:800]
-        elif kind == dg.DagsterEventType.STEP_SKIPPED:
-            report.skipped_steps.append(step)
+                    message = _error_chain(data.error)[-1]
+                # A failed blocking check is reported as the check itself, not as a step error.
+                if not any(
+                    "Check failed with ERROR severity" in m for m in _error_chain(data.error)
+                ):
+                    report.failed_steps[step] = " ".join(message.split())[:800]
         elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
             materialization = event.event_specific_data.materialization
             meta = materialization.metadata
@@ -148,7 +151,7 @@ def _collect(report: RunReport, records: list[Any], blocking: dict[str, bool]) -
                     passed=evaluation.passed,
                     blocking=blocking.get(name, False)
                     and evaluation.severity == dg.AssetCheckSeverity.ERROR,
-                    description=(evaluation.description or "").splitlines()[0] if evaluation.description else "",
+                    description="; ".join((evaluation.description or "").splitlines()),
                 )
             )
 
@@ -182,7 +185,10 @@ def run_nightly(
     def execute() -> None:
         try:
             result = job.execute_in_process(
-                run_config=run_config, instance=instance, run_id=run_id, raise_on_error=False,
+                run_config=run_config,
+                instance=instance,
+                run_id=run_id,
+                raise_on_error=False,
                 tags={"cif/as_of": settings.as_of.isoformat(), "cif/trigger": "cif run"},
             )
             outcome["success"] = result.success
@@ -201,6 +207,9 @@ def run_nightly(
         report.failed_steps["run"] = " ".join(str(outcome["error"]).split())[:600]
     report.success = bool(outcome.get("success"))
     _collect(report, seen, blocking)
+    report.skipped_steps = [
+        node.name for node in job.nodes_in_topological_order if node.name not in report.step_seconds
+    ]
     if report.ok or settings.warehouse.exists():
         report.customers = count_customers(settings.warehouse)
     return report

@@ -24,9 +24,7 @@ class CifSettings:
     include_pii: bool = False
 
     @classmethod
-    def load(
-        cls, environ: Mapping[str, str] | None = None, **overrides: object
-    ) -> CifSettings:
+    def load(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> CifSettings:
         """Defaults < environment (CIF_LANDING, CIF_WAREHOUSE, CIF_EXPORTS) < explicit overrides.
 
         Overrides whose value is None are ignored, so CLI flags can be passed straight through.

@@ -14,7 +14,11 @@ def print_summary(console: Console, report: RunReport) -> None:
         sources.add_column(column, justify="left" if column == "source" else "right")
     for name, s in sorted(report.by_source.items()):
         sources.add_row(
-            name, *(f"{s[k]:,}" for k in ("files", "skipped", "failed", "received", "loaded", "quarantined"))
+            name,
+            *(
+                f"{s[k]:,}"
+                for k in ("files", "skipped", "failed", "received", "loaded", "quarantined")
+            ),
         )
     if not report.by_source:
         sources.add_row("(no files landed)", "", "", "", "", "", "")
@@ -32,7 +36,9 @@ def print_summary(console: Console, report: RunReport) -> None:
     console.print(stages)
 
     passed = sum(c.passed for c in report.checks)
-    checks = Table(title=f"Checks: {passed} passed, {len(report.checks) - passed} failed", title_justify="left")
+    checks = Table(
+        title=f"Checks: {passed} passed, {len(report.checks) - passed} failed", title_justify="left"
+    )
     checks.add_column("check")
     checks.add_column("asset")
     checks.add_column("result")
@@ -51,7 +57,8 @@ def print_summary(console: Console, report: RunReport) -> None:
     customers = f"{report.customers:,}" if report.customers is not None else "n/a"
     state = "[green]succeeded[/green]" if report.ok else "[red]FAILED[/red]"
     console.print(
-        f"Run {report.run_id} {state} in {report.seconds:.1f} s. Customers in the 360 view: {customers}.\n"
+        f"Run {report.run_id} {state} in {report.seconds:.1f} s.\n"
+        f"Customers in the 360 view: {customers}\n"
         f"Warehouse: {report.settings.warehouse}\n"
         f"Exports:   {report.export_folder or '(none written)'}"
     )

@@ -66,7 +66,9 @@ def _batch_definition():
     return asset.add_batch_definition_whole_dataframe("whole_table")
 
 
-def validate_frame(df: pd.DataFrame, table: str, suite_name: str, expectations: Sequence[Any]) -> SuiteOutcome:
+def validate_frame(
+    df: pd.DataFrame, table: str, suite_name: str, expectations: Sequence[Any]
+) -> SuiteOutcome:
     """Validate a DataFrame against GX expectation objects."""
     import great_expectations as gx
 
@@ -95,7 +97,11 @@ def validate_frame(df: pd.DataFrame, table: str, suite_name: str, expectations: 
 
 
 def validate_table(
-    con: duckdb.DuckDBPyConnection, schema: str, table: str, suite_name: str, expectations: Sequence[Any]
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    suite_name: str,
+    expectations: Sequence[Any],
 ) -> SuiteOutcome:
     """Validate a warehouse table (read whole into pandas) against a suite."""
     df = con.execute(f"select * from {quote_ident(schema)}.{quote_ident(table)}").df()

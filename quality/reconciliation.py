@@ -31,7 +31,9 @@ class Reconciliation:
 
 def reconcile(con: duckdb.DuckDBPyConnection) -> Reconciliation:
     """Batches whose counts do not add up, or whose quarantine rows are missing."""
-    batches = con.execute("select count(*) from meta.load_batches where status = 'loaded'").fetchone()
+    batches = con.execute(
+        "select count(*) from meta.load_batches where status = 'loaded'"
+    ).fetchone()
     mismatches = con.execute(RECONCILE_SQL).fetchall()
     in_raw = raw_row_counts(con)
     loaded = con.execute(
@@ -39,7 +41,13 @@ def reconcile(con: duckdb.DuckDBPyConnection) -> Reconciliation:
         "where status = 'loaded'"
     ).fetchall()
     mismatches += [
-        (batch_id, system, entity, path, f"rows_loaded {n} but {in_raw.get(batch_id, 0)} rows in raw")
+        (
+            batch_id,
+            system,
+            entity,
+            path,
+            f"rows_loaded {n} but {in_raw.get(batch_id, 0)} rows in raw",
+        )
         for batch_id, system, entity, path, n in loaded
         if in_raw.get(batch_id, 0) != n
     ]

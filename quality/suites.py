@@ -53,11 +53,17 @@ SUITE_BUILDERS = {
 
 SUITES = (
     Suite(
-        "customer_identity_map", "core", "customer_identity_map", blocking=True,
+        "customer_identity_map",
+        "core",
+        "customer_identity_map",
+        blocking=True,
         description="every source record maps to exactly one customer key",
     ),
     Suite(
-        "customer_360", "marts", "customer_360", blocking=True,
+        "customer_360",
+        "marts",
+        "customer_360",
+        blocking=True,
         description="one row per customer with valid keys, scores and segments",
     ),
 )

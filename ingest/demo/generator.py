@@ -81,8 +81,16 @@ def generate(
     purchases, died = simulate_purchases(people, spec, rng)
     stamp = end.strftime("%Y%m%d")
     files = [
-        _write_csv(_branch_customers(people, rng), out / "branch" / "customers" / f"cust_{stamp}.csv", sep=";"),
-        _write_csv(_branch_transactions(purchases), out / "branch" / "transactions" / f"txn_{stamp}.csv", sep=";"),
+        _write_csv(
+            _branch_customers(people, rng),
+            out / "branch" / "customers" / f"cust_{stamp}.csv",
+            sep=";",
+        ),
+        _write_csv(
+            _branch_transactions(purchases),
+            out / "branch" / "transactions" / f"txn_{stamp}.csv",
+            sep=";",
+        ),
     ]
     truth = people[["person_id", "household_id", "acquired_on"]].assign(
         died_on=died.reindex(people.person_id).dt.date.to_numpy(),

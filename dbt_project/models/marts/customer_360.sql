@@ -9,16 +9,29 @@ identifiers as (
     select
         customer_key,
         count(*) as source_records,
-        {{ dbt.listagg("source_system || ':' || source_customer_id", "', '", "order by source_system, source_customer_id") }}
-            as source_identifiers
+        {{ dbt.listagg(
+            "source_system || ':' || source_customer_id",
+            "', '",
+            "order by source_system, source_customer_id",
+        ) }} as source_identifiers
     from {{ source('core', 'customer_identity_map') }}
     group by customer_key
 ),
 
 activity as (
-    select customer_key, channel, occurred_at, amount from {{ ref('fct_transactions') }}
+    select
+        customer_key,
+        channel,
+        occurred_at,
+        amount
+    from {{ ref('fct_transactions') }}
     union all
-    select customer_key, channel, occurred_at, null as amount from {{ ref('fct_interactions') }}
+    select
+        customer_key,
+        channel,
+        occurred_at,
+        null as amount
+    from {{ ref('fct_interactions') }}
 ),
 
 channel_use as (

@@ -1,0 +1,60 @@
+"""Shared fixtures: small generated landing zones, real DuckDB files, a prepared dbt manifest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingest.demo.generator import generate
+from orchestration.settings import CifSettings
+
+DEMO_END = dt.date(2025, 6, 30)
+DEMO_START = dt.date(2023, 7, 1)
+
+
+@pytest.fixture(autouse=True)
+def _no_cif_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never pick up a developer's CIF_* environment."""
+    for name in list(os.environ):
+        if name.startswith("CIF_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest() -> Path:
+    from orchestration.dbt import prepare_manifest
+
+    return prepare_manifest()
+
+
+@pytest.fixture(scope="session")
+def demo_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small demo landing zone (read-only for tests: copy it before changing it)."""
+    out = tmp_path_factory.mktemp("demo") / "landing"
+    generate(out, customers=300, start=DEMO_START, end=DEMO_END, seed=11)
+    return out
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect(str(tmp_path / "test.duckdb"))
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def settings_for(tmp_path: Path):
+    def make(landing: Path, as_of: dt.date = DEMO_END) -> CifSettings:
+        return CifSettings(
+            landing=landing,
+            warehouse=tmp_path / "warehouse" / "cif.duckdb",
+            exports=tmp_path / "exports",
+            as_of=as_of,
+        ).resolved()
+
+    return make

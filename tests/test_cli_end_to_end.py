@@ -1,0 +1,173 @@
+"""`cif` end to end: a real landing zone, DuckDB file, dbt build and Dagster run, via the CLI."""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from ingest.warehouse import WriterLock
+from tests.conftest import DEMO_END
+
+pytestmark = pytest.mark.slow
+AS_OF = DEMO_END.isoformat()
+
+
+def cif(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CIF_")}
+    return subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, demo_landing, dbt_manifest):
+    root = tmp_path_factory.mktemp("site")
+    shutil.copytree(demo_landing, root / "landing")
+    first = cif("run", "--as-of", AS_OF, cwd=root)
+    return root, first
+
+
+def query(warehouse: Path, sql: str):
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_nightly_run_succeeds_and_prints_the_summary(site):
+    root, first = site
+    assert first.returncode == 0, first.stdout + first.stderr
+    out = first.stdout
+    for expected in (
+        "Rows per source",
+        "Time per stage",
+        "Checks:",
+        "succeeded",
+        "Customers in the 360 view: 300",
+        str(root / "warehouse" / "cif.duckdb"),
+    ):
+        assert expected in out
+
+
+def test_the_warehouse_holds_every_row_and_one_row_per_true_customer(site):
+    root, _ = site
+    wh = root / "warehouse" / "cif.duckdb"
+    truth = pd.read_csv(root / "landing" / "_truth" / "customers.csv")
+    assert query(wh, "select count(*) from marts.customer_360") == [(truth.person_id.nunique(),)]
+    received, loaded, quarantined = query(
+        wh,
+        "select sum(rows_received), sum(rows_loaded), sum(rows_quarantined) from meta.load_batches",
+    )[0]
+    assert (
+        received == loaded + quarantined
+        and quarantined == query(wh, "select count(*) from quarantine.rejected_rows")[0][0]
+    )
+    landed_rows = sum(
+        len(pd.read_csv(p, sep=";")) for p in (root / "landing" / "branch").rglob("*.csv")
+    )
+    assert received == landed_rows
+    (model, params, unit, metrics), _ = query(
+        wh,
+        "select model_name, parameters, time_unit, holdout_metrics from scores.model_runs order by model_name",
+    )
+    assert (
+        model == "bgnbd" and unit == "day" and set(json.loads(params)) == {"r", "alpha", "a", "b"}
+    )
+    assert json.loads(metrics)["actual_purchases"] > 0
+    assert (
+        query(
+            wh, "select count(*) from scores.customer_scores where as_of_date = date '2025-06-30'"
+        )[0][0]
+        > 0
+    )
+
+
+def test_exports_leave_personal_data_out_and_match_the_manifest(site):
+    root, _ = site
+    latest = root / "exports" / "latest"
+    manifest = json.loads((latest / "manifest.json").read_text())
+    assert manifest["as_of"] == AS_OF and manifest["include_pii"] is False
+    for table in manifest["tables"]:
+        frame = pd.read_parquet(latest / table["file"])
+        assert len(frame) == table["rows"]
+        assert list(frame.columns) == [c["name"] for c in table["columns"]]
+    c360 = pd.read_parquet(latest / "customer_360.parquet")
+    assert not {"first_name", "last_name", "email", "phone", "date_of_birth"} & set(c360.columns)
+    assert any(c["check"] == "gx_customer_360" and c["passed"] for c in manifest["checks"])
+
+
+def test_a_rerun_with_no_new_files_changes_nothing(site):
+    root, _ = site
+    wh = root / "warehouse" / "cif.duckdb"
+    keys_before = query(wh, "select * from core.customer_identity_map order by all")
+    batches_before = query(wh, "select count(*) from meta.load_batches")
+    again = cif("run", "--as-of", AS_OF, cwd=root)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert query(wh, "select count(*) from meta.load_batches") == batches_before
+    keys_after = query(
+        wh,
+        "select source_system, source_customer_id, customer_key from core.customer_identity_map order by all",
+    )
+    assert keys_after == [(r[0], r[1], r[2]) for r in keys_before]
+    assert (
+        query(
+            wh,
+            "select count(*), count(distinct customer_key) from scores.customer_scores "
+            "where as_of_date = date '2025-06-30'",
+        )[0][0]
+        == query(wh, "select count(distinct customer_key) from scores.customer_scores")[0][0]
+    )
+
+
+def test_a_failed_run_leaves_the_warehouse_as_it_was_and_explains(site):
+    root, _ = site
+    wh = root / "warehouse" / "cif.duckdb"
+    before = sha(wh)
+    extra = root / "landing" / "shop" / "transactions" / "late.csv"
+    extra.parent.mkdir(parents=True, exist_ok=True)
+    extra.write_text("transaction_id,source_customer_id,occurred_at,amount\nx1,c1,2019-12-01,5\n")
+    failed = cif("run", "--as-of", "2018-01-01", cwd=root)  # before any customer existed
+    extra.unlink()
+    assert failed.returncode == 1
+    explanation = " ".join(failed.stderr.split())
+    assert (
+        "blocking check 'gx_customer_identity_map' on core/customer_identity_map failed"
+        in explanation
+    )
+    assert "table row count to be between (observed 0)" in explanation
+    assert "so these steps did not run" in explanation and "dbt_marts" in explanation
+    assert "was left unchanged" in explanation
+    assert sha(wh) == before  # the late file loaded in the failed run was not published
+
+
+def test_a_second_concurrent_run_stops_at_once(site):
+    root, _ = site
+    with WriterLock(root / "warehouse" / "cif.duckdb", "someone-else"):
+        busy = cif("run", "--as-of", AS_OF, cwd=root)
+    assert busy.returncode == 3
+    assert "being written by another run (run someone-else" in busy.stderr
+
+
+def test_export_command_can_include_pii_as_csv(site):
+    root, _ = site
+    result = cif(
+        "export", "--out", "bi", "--format", "csv", "--include-pii", "--as-of", AS_OF, cwd=root
+    )
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_csv(root / "bi" / AS_OF / "customer_360.csv")
+    assert {"first_name", "email"} <= set(frame.columns)
+    assert len(frame) == 300

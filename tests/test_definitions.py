@@ -1,0 +1,77 @@
+"""The asset graph is pinned: a change to it must be deliberate."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+EXPECTED_ASSETS = {
+    "raw/branch__customers",
+    "raw/branch__transactions",
+    "raw/canonical__customers",
+    "raw/canonical__transactions",
+    "raw/canonical__interactions",
+    "staging/stg_branch__customers",
+    "staging/stg_branch__transactions",
+    "staging/stg_canonical__customers",
+    "staging/stg_canonical__transactions",
+    "staging/stg_canonical__interactions",
+    "intermediate/int_customer_records_unioned",
+    "intermediate/int_transactions_unioned",
+    "intermediate/int_interactions_unioned",
+    "core/customer_identity_map",
+    "core/dim_customer",
+    "core/fct_transactions",
+    "core/fct_interactions",
+    "scores/customer_scores",
+    "scores/model_runs",
+    "marts/customer_360",
+    "warehouse_published",
+    "marts_export",
+}
+
+
+def graph(dbt_manifest):
+    from orchestration.definitions import build_definitions
+
+    return build_definitions().resolve_asset_graph()
+
+
+def test_asset_graph_is_pinned(dbt_manifest):
+    keys = {k.to_user_string() for k in graph(dbt_manifest).get_all_asset_keys()}
+    assert keys == EXPECTED_ASSETS
+
+
+def test_python_steps_sit_between_the_dbt_layers(dbt_manifest):
+    g = graph(dbt_manifest)
+
+    def parents(key: str) -> set[str]:
+        return {p.to_user_string() for p in g.get(dg.AssetKey.from_user_string(key)).parent_keys}
+
+    assert "raw/branch__customers" in parents("staging/stg_branch__customers")
+    assert "intermediate/int_customer_records_unioned" in parents("core/customer_identity_map")
+    assert "core/customer_identity_map" in parents("core/fct_transactions")
+    assert "core/fct_transactions" in parents("scores/customer_scores")
+    assert "scores/customer_scores" in parents("marts/customer_360")
+    assert parents("warehouse_published") == {"marts/customer_360"}
+    assert parents("marts_export") == {"warehouse_published"}
+
+
+def test_blocking_checks_guard_the_core_and_the_marts(dbt_manifest):
+    from orchestration.checks import ALL_CHECKS
+
+    specs = {s.key.name: s for c in ALL_CHECKS for s in c.check_specs}
+    assert specs["gx_customer_360"].blocking and specs["gx_customer_identity_map"].blocking
+    assert specs["rows_reconcile"].blocking
+
+
+def test_dagster_definitions_validate(dbt_manifest):
+    dagster = Path(sys.executable).parent / "dagster"
+    result = subprocess.run(
+        [str(dagster), "definitions", "validate", "-m", "orchestration.definitions"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

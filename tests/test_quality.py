@@ -1,0 +1,45 @@
+import duckdb
+import great_expectations as gx
+
+from quality.gx_bridge import validate_table
+from quality.reconciliation import reconcile
+
+
+def test_gx_suite_reports_table_check_rows_and_examples():
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.t as select * from (values (1, 'a'), (2, 'b'), (2, 'zz'), (null, 'a')) v(k, s)"
+    )
+    outcome = validate_table(
+        con,
+        "marts",
+        "t",
+        "demo",
+        [
+            gx.expectations.ExpectColumnValuesToNotBeNull(column="k"),
+            gx.expectations.ExpectColumnValuesToBeUnique(column="k"),
+            gx.expectations.ExpectColumnValuesToBeInSet(column="s", value_set=["a", "b"]),
+            gx.expectations.ExpectTableRowCountToBeBetween(min_value=1),
+        ],
+    )
+    assert not outcome.success and outcome.rows == 4 and outcome.evaluated == 4
+    text = outcome.describe()
+    assert text.splitlines()[0] == "marts.t: 3 of 4 expectations failed"
+    assert "column s: column values to be in set (1 rows fail, e.g. ['zz'])" in text
+    assert "column k: column values to be unique (2 rows fail" in text
+
+
+def test_reconciliation_finds_batches_whose_rows_went_missing(con, tmp_path):
+    from ingest.loader import load_landing
+
+    path = tmp_path / "landing" / "shop" / "transactions" / "t.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "transaction_id,source_customer_id,occurred_at,amount\nt1,c,2024-01-01,1\nt2,c,2024-01-01,2\n"
+    )
+    load_landing(con, tmp_path / "landing")
+    assert reconcile(con).ok
+    con.execute("delete from raw.canonical__transactions where transaction_id = 't2'")
+    result = reconcile(con)
+    assert not result.ok and "rows_loaded 2 but 1 rows in raw" in result.mismatches[0][-1]

@@ -1,0 +1,115 @@
+import datetime as dt
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.clv import (
+    FitError,
+    fit_purchase_model,
+    fit_spend_model,
+    holdout_metrics,
+    score_customers,
+)
+from models.rfm import compress, holdout_actuals, rfm_summary
+
+
+@pytest.fixture
+def facts():
+    con = duckdb.connect()
+    con.execute("create schema core")
+    con.execute(
+        "create table core.fct_transactions (customer_key bigint, occurred_on date, amount decimal(18,2))"
+    )
+    con.executemany(
+        "insert into core.fct_transactions values (?, ?, ?)",
+        [
+            (1, dt.date(2024, 1, 1), 10),
+            (1, dt.date(2024, 1, 1), 5),  # same day: one purchase day
+            (1, dt.date(2024, 1, 11), 20),
+            (1, dt.date(2024, 1, 31), 40),
+            (1, dt.date(2024, 2, 5), -40),  # a refund is not a purchase
+            (2, dt.date(2024, 1, 21), 7),
+            (3, dt.date(2024, 2, 15), 9),  # after the end date
+        ],
+    )
+    return con
+
+
+def test_rfm_follows_btyd_conventions(facts):
+    rfm = rfm_summary(facts, dt.date(2024, 1, 31))
+    assert rfm.to_dict("index") == {
+        1: {"frequency": 2.0, "recency": 30.0, "T": 30.0, "monetary_value": 30.0},
+        2: {"frequency": 0.0, "recency": 0.0, "T": 10.0, "monetary_value": 0.0},
+    }
+    weekly = rfm_summary(facts, dt.date(2024, 1, 31), time_unit_days=7)
+    assert weekly.loc[1, "T"] == pytest.approx(30 / 7)
+    assert holdout_actuals(
+        facts, dt.date(2024, 1, 31), dt.date(2024, 3, 1)
+    ).holdout_purchases.to_dict() == {3: 1}
+
+
+def test_compress_keeps_weights():
+    rfm = pd.DataFrame({"frequency": [0, 0, 1], "recency": [0, 0, 5], "T": [9, 9, 9]})
+    assert compress(rfm).weight.tolist() == [2, 1]
+
+
+def simulated_rfm(n=4000, seed=3, r=0.5, alpha=20.0, a=0.8, b=3.0, days=400.0):
+    """Customers drawn from the BG/NBD story, observed for `days` from their first purchase:
+    they buy at rate lambda and may drop out (probability p) after each repeat purchase."""
+    rng = np.random.default_rng(seed)
+    lam = rng.gamma(r, 1 / alpha, n)
+    p = rng.beta(a, b, n)
+    rows = []
+    for i in range(n):
+        t, times = 0.0, []
+        while True:
+            t += rng.exponential(1 / lam[i])
+            if t > days:
+                break
+            times.append(t)
+            if rng.random() < p[i]:
+                break
+        rows.append((float(len(times)), times[-1] if times else 0.0, days))
+    rfm = pd.DataFrame(rows, columns=["frequency", "recency", "T"])
+    rfm["monetary_value"] = np.where(rfm.frequency > 0, rng.gamma(6, 5, n), 0.0)
+    return rfm
+
+
+def test_weighted_bgnbd_recovers_the_simulated_parameters():
+    rfm = simulated_rfm()
+    model = fit_purchase_model(rfm, "bgnbd")
+    # r and alpha trade off against each other; their ratio (the mean purchase rate) is sharp.
+    assert model.params["r"] / model.params["alpha"] == pytest.approx(0.5 / 20.0, rel=0.15)
+    assert model.params["a"] / (model.params["a"] + model.params["b"]) == pytest.approx(
+        0.8 / 3.8, rel=0.3
+    )
+    assert model.log_likelihood < 0
+
+
+def test_scores_are_consistent():
+    rfm = simulated_rfm(n=1500)
+    purchases = fit_purchase_model(rfm, "bgnbd")
+    spend = fit_spend_model(rfm)
+    interactions = pd.Series({0: 12.0})
+    scores = score_customers(rfm, purchases, spend, 1.0, interactions)
+    assert scores.p_alive.between(0, 1).all()
+    assert (scores.attrition_risk == 1 - scores.p_alive).all()
+    assert (scores.clv_gross_36m >= scores.clv_gross_12m).all()
+    assert scores.loc[0, "clv_net_12m"] == pytest.approx(
+        scores.loc[0, "clv_gross_12m"] - 12 * 5.0 * scores.loc[0, "p_alive"]
+    )
+    assert (scores.drop(index=0).clv_net_12m == scores.drop(index=0).clv_gross_12m).all()
+
+
+def test_too_little_data_is_a_clear_fit_error():
+    with pytest.raises(FitError, match="too little data"):
+        fit_purchase_model(pd.DataFrame({"frequency": [0.0], "recency": [0.0], "T": [5.0]}))
+
+
+def test_holdout_metrics():
+    m = holdout_metrics(pd.Series([1.0, 2.0, 3.0], index=[1, 2, 3]), pd.Series({1: 1.0, 3: 5.0}))
+    assert m["predicted_purchases"] == 6.0 and m["actual_purchases"] == 6.0
+    assert m["aggregate_error_pct"] == 0.0
+    assert m["mae"] == pytest.approx((0 + 2 + 2) / 3)

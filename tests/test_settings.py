@@ -1,0 +1,25 @@
+import datetime as dt
+from pathlib import Path
+
+from orchestration.settings import CifSettings
+
+
+def test_defaults_are_the_contract_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = CifSettings.load(environ={})
+    assert s.landing == tmp_path / "landing"
+    assert s.warehouse == tmp_path / "warehouse" / "cif.duckdb"
+    assert s.exports == tmp_path / "exports"
+    assert s.as_of == dt.date.today()
+
+
+def test_environment_overrides_defaults_and_flags_override_both(tmp_path):
+    env = {"CIF_LANDING": str(tmp_path / "L"), "CIF_WAREHOUSE": str(tmp_path / "w.duckdb")}
+    s = CifSettings.load(
+        environ=env, warehouse=tmp_path / "flag.duckdb", exports=None, as_of="2024-03-01"
+    )
+    assert s.landing == tmp_path / "L"
+    assert s.warehouse == tmp_path / "flag.duckdb"
+    assert s.as_of == dt.date(2024, 3, 1)
+    assert s.dagster_home == tmp_path / ".dagster"
+    assert isinstance(s.exports, Path) and s.exports.is_absolute()

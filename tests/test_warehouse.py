@@ -1,0 +1,60 @@
+import pytest
+
+from ingest.warehouse import (
+    WarehouseBusyError,
+    WorkingCopy,
+    WriterLock,
+    clean_stale_work,
+    connection,
+)
+
+
+def test_a_second_writer_is_refused_at_once_with_a_clear_message(tmp_path):
+    wh = tmp_path / "cif.duckdb"
+    with (
+        WriterLock(wh, "run-1"),
+        pytest.raises(WarehouseBusyError, match=r"being written by another run \(run run-1"),
+    ):
+        WriterLock(wh, "run-2").acquire()
+    WriterLock(wh, "run-3").acquire().release()  # free again once released
+
+
+def test_working_copy_publishes_atomically_and_a_discarded_run_changes_nothing(tmp_path):
+    wh = tmp_path / "cif.duckdb"
+    with connection(wh) as con:
+        con.execute("create table t as select 1 as v")
+    failed = WorkingCopy(wh, "dead-run")
+    with connection(failed.begin()) as con:
+        con.execute("insert into t values (2)")
+    failed.discard()  # as if the run had crashed
+    with connection(wh, read_only=True) as con:
+        assert con.execute("select count(*) from t").fetchone()[0] == 1
+
+    good = WorkingCopy(wh, "good-run")
+    with connection(good.begin()) as con:
+        con.execute("insert into t values (3)")
+    good.publish()
+    with connection(wh, read_only=True) as con:
+        assert sorted(r[0] for r in con.execute("select v from t").fetchall()) == [1, 3]
+    assert not good.folder.exists()
+
+
+def test_publish_refuses_when_the_warehouse_changed_meanwhile(tmp_path):
+    wh = tmp_path / "cif.duckdb"
+    with connection(wh) as con:
+        con.execute("create table t as select 1 as v")
+    work = WorkingCopy(wh, "r1")
+    work.begin()
+    with connection(wh) as con:
+        con.execute("insert into t values (9)")
+    with pytest.raises(WarehouseBusyError, match="changed while run r1"):
+        work.publish()
+
+
+def test_stale_working_copies_are_cleaned(tmp_path):
+    wh = tmp_path / "cif.duckdb"
+    WorkingCopy(wh, "old").begin()
+    WorkingCopy(wh, "current").begin()
+    removed = clean_stale_work(wh, keep="current")
+    assert [p.name for p in removed] == ["old"]
+    assert WorkingCopy(wh, "current").path.parent.exists()
