@@ -131,90 +131,145 @@ def already_loaded(con: duckdb.DuckDBPyConnection, content_hash: str) -> bool:
     return bool(row and row[0])
 
 
-def _read_incoming(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], int]:
-    """Read a file into temp table `_incoming` (all text, `_row_number`), and parse rejects
-    into temp table `_parse_rejects(row_number, record, reason)`. Returns (columns, rows)."""
+@dataclass(frozen=True)
+class _Incoming:
+    """What a reader put in temp table `_incoming`: the file's columns (all text), the
+    `_reason` each record is rejected for (NULL if none), and how to get its row number."""
+
+    columns: list[str]
+    rows: int
+    row_number: str = "_row_number"
+
+
+ReasonFor = Callable[[list[str]], str]
+
+
+def _read_incoming(con: duckdb.DuckDBPyConnection, path: Path, reason_for: ReasonFor) -> _Incoming:
+    """Read a file in one pass into `_incoming`, and rows that cannot even be parsed into
+    `_parse_rejects(row_number, record, reason)`."""
     con.execute("drop table if exists _incoming; drop table if exists _parse_rejects")
     con.execute(
         "create temp table _parse_rejects (row_number bigint, record varchar, reason varchar)"
     )
     suffix = path.suffix.lower()
     if path.stat().st_size == 0:
-        con.execute("create temp table _incoming (_row_number bigint)")
-        return [], 0
+        con.execute("create temp table _incoming (_row_number bigint, _reason varchar)")
+        return _Incoming([], 0)
     if suffix == ".csv":
-        columns = _read_csv(con, path)
+        incoming = _read_csv(con, path, reason_for)
     elif suffix == ".jsonl":
-        columns = _read_jsonl(con, path)
+        incoming = _read_jsonl(con, path, reason_for)
     else:
-        con.execute(
-            "create temp table _incoming_typed as select * from read_parquet(?, file_row_number = true)",
-            [str(path)],
-        )
-        names = [r[0] for r in con.execute("describe _incoming_typed").fetchall()]
-        columns = [n for n in names if n != "file_row_number"]
-        select = ", ".join(
-            f"cast({quote_ident(c)} as varchar) as {quote_ident(c)}" for c in columns
-        )
-        con.execute(
-            f"create temp table _incoming as select {select}, file_row_number + 1 as _row_number "
-            "from _incoming_typed"
-        )
-        con.execute("drop table _incoming_typed")
+        incoming = _read_parquet(con, path, reason_for)
     row = con.execute("select count(*) from _incoming").fetchone()
-    return columns, int(row[0]) if row else 0
+    return _Incoming(incoming.columns, int(row[0]) if row else 0, incoming.row_number)
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
-    con.execute("drop table if exists reject_errors; drop table if exists reject_scans")
+def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, reason_for: ReasonFor) -> _Incoming:
+    described = con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
+    columns = [r[0] for r in described]
+    as_text = ", ".join(f"cast({quote_ident(c)} as varchar) as {quote_ident(c)}" for c in columns)
     con.execute(
-        "create temp table _incoming_raw as select * from read_csv(?, all_varchar = true, "
-        "header = true, store_rejects = true, max_line_size = ?)",
+        f"create temp table _incoming as select *, {reason_for(columns)} as _reason from ("
+        f"select {as_text}, file_row_number + 1 as _row_number "
+        "from read_parquet(?, file_row_number = true))",
+        [str(path)],
+    )
+    return _Incoming(columns, 0)
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, reason_for: ReasonFor) -> _Incoming:
+    # store_rejects also makes the sniffer strict: without it a ragged row can be taken
+    # for the header.
+    options = "all_varchar = true, header = true, max_line_size = ?, store_rejects = true"
+    described = con.execute(
+        f"describe select * from read_csv(?, {options})", [str(path), MAX_LINE_BYTES]
+    ).fetchall()
+    columns = [r[0] for r in described]
+    con.execute("drop table if exists reject_errors; drop table if exists reject_scans")
+    # One parallel pass; insertion order is kept, so rowids give the order of the records.
+    con.execute(
+        f"create temp table _incoming as select *, {reason_for(columns)} as _reason "
+        f"from read_csv(?, {options})",
         [str(path), MAX_LINE_BYTES],
     )
-    columns = [r[0] for r in con.execute("describe _incoming_raw").fetchall()]
+    # DuckDB numbers rejected lines by record, the header being 1.
     con.execute(
-        "create temp table _incoming as "
-        "select *, row_number() over () as _row_number from _incoming_raw"
-    )
-    con.execute("drop table _incoming_raw")
-    con.execute(
-        "insert into _parse_rejects select line, any_value(csv_line), "
+        "insert into _parse_rejects select line - 1, any_value(csv_line), "
         "string_agg(distinct lower(error_type) || ': ' || error_message, '; ') "
         "from reject_errors group by line"
     )
-    return columns
+    return _Incoming(columns, 0, row_number=_csv_positions(con))
 
 
-def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+def _csv_positions(con: duckdb.DuckDBPyConnection) -> str:
+    """SQL for each parsed record's position in the file, counting the rejected ones too.
+
+    The k-th parsed record sits after every rejected record i (i-th by position r_i) with
+    r_i - i < k, so its position is k plus the number of those.
+    """
+    ordinal = _ordinal(con, "_incoming")
+    row = con.execute("select count(*) from _parse_rejects").fetchone()
+    if not row or not row[0]:
+        return ordinal
     con.execute(
-        "create temp table _lines as select line, row_number() over () as _row_number "
+        "create temp table _positioned as "
+        "with numbered as (select row_number - row_number() over (order by row_number) "
+        "as parsed_before, row_number() over (order by row_number) as rejected_so_far "
+        "from _parse_rejects), "
+        "rejects as (select parsed_before, max(rejected_so_far) as rejected_so_far "
+        "from numbered group by parsed_before) "
+        f"select i.* exclude (_ordinal), i._ordinal + coalesce(r.rejected_so_far, 0) as _position "
+        f"from (select *, {ordinal} as _ordinal from _incoming) i "
+        "asof left join rejects r on i._ordinal > r.parsed_before"
+    )
+    con.execute("drop table _incoming")
+    con.execute("alter table _positioned rename to _incoming")
+    return "_position"
+
+
+def _ordinal(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """SQL for a record's 1-based position in a temp table filled by one insert, in order.
+
+    Rowids follow insertion order but do not start at 0 inside a transaction."""
+    row = con.execute(f"select min(rowid) from {table}").fetchone()
+    first = int(row[0]) if row and row[0] is not None else 0
+    return f"(rowid - {first} + 1)"
+
+
+def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, reason_for: ReasonFor) -> _Incoming:
+    con.execute(
+        "create temp table _lines as select line "
         "from read_csv(?, columns = {'line': 'varchar'}, header = false, delim = '\x1f', "
         "quote = '', escape = '', auto_detect = false, max_line_size = ?)",
         [str(path), MAX_LINE_BYTES],
     )
     # json_type() raises on invalid JSON, so it is only asked of valid lines.
-    con.execute("alter table _lines add column _object boolean")
     con.execute(
-        "update _lines set _object = case when json_valid(line) "
-        "then json_type(case when json_valid(line) then line end) = 'OBJECT' else false end"
+        f"create temp table _objects as select line, {_ordinal(con, '_lines')} as _row_number, "
+        "case when json_valid(line) then json_type(case when json_valid(line) then line end) "
+        "= 'OBJECT' else false end as _object from _lines"
     )
+    con.execute("drop table _lines")
     con.execute(
         "insert into _parse_rejects select _row_number, line, "
         "case when json_valid(line) then 'json record is not an object' else 'malformed json' end "
-        "from _lines where not _object"
+        "from _objects where not _object"
     )
     keys = con.execute(
-        "select distinct unnest(json_keys(line)) as k from _lines where _object order by k"
+        "select distinct unnest(json_keys(line)) as k from _objects where _object order by k"
     ).fetchall()
     columns = [k[0] for k in keys]
     extracts = [
         f"line ->> {quote_literal('$.' + _json_path_key(c))} as {quote_ident(c)}" for c in columns
     ]
     select = ", ".join([*extracts, "_row_number"])
-    con.execute(f"create temp table _incoming as select {select} from _lines where _object")
-    con.execute("drop table _lines")
-    return columns
+    con.execute(
+        f"create temp table _incoming as select *, {reason_for(columns)} as _reason from ("
+        f"select {select} from _objects where _object)"
+    )
+    con.execute("drop table _objects")
+    return _Incoming(columns, 0)
 
 
 def _json_path_key(key: str) -> str:
@@ -268,9 +323,15 @@ def _load_records(
     loaded_at: dt.datetime,
     result: BatchResult,
 ) -> None:
-    columns, parsed_rows = _read_incoming(con, landed.path)
-    present = set(columns)
-    missing_required = [c for c in layout.required if c not in present]
+    def reason_for(columns: list[str]) -> str:
+        missing = [c for c in layout.required if c not in columns]
+        if missing:
+            result.reason = "file lacks required column(s): " + ", ".join(missing)
+            return quote_literal(result.reason)
+        return reason_expression(layout, set(columns))
+
+    incoming = _read_incoming(con, landed.path, reason_for)
+    columns = incoming.columns
     if columns:
         result.schema_drift = _schema_drift(layout, columns)
         for extra in (c for c in columns if c not in layout.column_names):
@@ -278,19 +339,11 @@ def _load_records(
                 f"alter table raw.{quote_ident(layout.raw_table)} "
                 f"add column if not exists {quote_ident(extra)} varchar"
             )
-    if missing_required and parsed_rows:
-        reason = "file lacks required column(s): " + ", ".join(missing_required)
-        result.reason = reason
-        reason_sql = quote_literal(reason)
-    else:
-        reason_sql = reason_expression(layout, present)
-    con.execute("alter table _incoming add column _reason varchar")
-    con.execute(f"update _incoming set _reason = {reason_sql}")
     lineage = {
         "_batch_id": str(batch_id),
         "_source_system": quote_literal(landed.source_system),
         "_source_file": quote_literal(str(landed.path)),
-        "_row_number": "_row_number",
+        "_row_number": incoming.row_number,
         "_loaded_at": f"timestamp {quote_literal(loaded_at.isoformat(sep=' '))}",
     }
     targets = [quote_ident(c) for c in columns] + list(lineage)
@@ -299,32 +352,25 @@ def _load_records(
         f"insert into raw.{quote_ident(layout.raw_table)} ({', '.join(targets)}) "
         f"select {', '.join(values)} from _incoming where _reason is null"
     )
-    record_json = (
-        "to_json(struct_pack("
-        + ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in columns)
-        + "))"
-        if columns
-        else "null"
-    )
-    quarantine_prefix = "insert into quarantine.rejected_rows select ?, ?, ?, ?, row_number, record, reason, ? from "
+    fields = ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in columns)
+    record_json = f"to_json(struct_pack({fields}))" if columns else "null"
+    quarantine = "insert into quarantine.rejected_rows select ?, ?, ?, ?, row_number, record, reason, ? from "
     params = [batch_id, landed.source_system, landed.entity, str(landed.path), loaded_at]
     con.execute(
-        quarantine_prefix
-        + f"(select _row_number as row_number, {record_json} as record, _reason as reason "
-        "from _incoming where _reason is not null)",
+        quarantine + f"(select {incoming.row_number} as row_number, {record_json} as record, "
+        "_reason as reason from _incoming where _reason is not null)",
         params,
     )
-    con.execute(quarantine_prefix + "_parse_rejects", params)
-    counts = con.execute(
-        "select count(*) filter (where _reason is null), count(*) filter (where _reason is not null) "
-        "from _incoming"
+    con.execute(quarantine + "_parse_rejects", params)
+    row = con.execute(
+        "select (select count(*) from _incoming where _reason is null), "
+        "(select count(*) from _incoming where _reason is not null), "
+        "(select count(*) from _parse_rejects)"
     ).fetchone()
-    rejects = con.execute("select count(*) from _parse_rejects").fetchone()
-    result.rows_loaded = int(counts[0]) if counts else 0
-    result.rows_quarantined = (int(counts[1]) if counts else 0) + (
-        int(rejects[0]) if rejects else 0
-    )
-    result.rows_received = result.rows_loaded + result.rows_quarantined
+    loaded, rejected, unparsed = (int(x) for x in row) if row else (0, 0, 0)
+    result.rows_loaded = loaded
+    result.rows_quarantined = rejected + unparsed
+    result.rows_received = loaded + rejected + unparsed
 
 
 def _schema_drift(layout: Layout, columns: list[str]) -> list[str]:

@@ -157,3 +157,27 @@ def clean_stale_work(published: Path, keep: str | None = None) -> list[Path]:
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(folder)
     return removed
+
+
+DERIVED_SCHEMAS = ("staging", "intermediate", "marts")
+# Core tables written by Python, not dbt: a full refresh must keep them (stable keys).
+KEPT_CORE_TABLES = frozenset({"customer_identity_map", "customer_key_changes"})
+
+
+def drop_derived_relations(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Drop every table and view dbt builds from raw (for a full rebuild); returns their names.
+
+    Raw, meta, quarantine, scores and the identity map are kept: they are not derived from
+    raw alone (history of loads, scores per as-of date, keys that must survive)."""
+    rows = con.execute(
+        "select table_schema, table_name, table_type from information_schema.tables "
+        "where table_schema in ('staging', 'intermediate', 'marts', 'core')"
+    ).fetchall()
+    dropped = []
+    for schema, name, kind in rows:
+        if schema == "core" and name in KEPT_CORE_TABLES:
+            continue
+        what = "view" if kind == "VIEW" else "table"
+        con.execute(f'drop {what} if exists "{schema}"."{name}" cascade')
+        dropped.append(f"{schema}.{name}")
+    return dropped

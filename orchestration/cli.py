@@ -101,15 +101,31 @@ def run(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Business date of the run (default: today)")
     ] = None,
+    as_known_at: Annotated[
+        str | None,
+        typer.Option("--as-known-at", help="Use only rows loaded by then (reproduce a past run)"),
+    ] = None,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Rebuild every derived table from raw")
+    ] = False,
 ) -> None:
     """The nightly job: ingest new files, build, score, check, publish, export; then a summary."""
     from orchestration.dbt import prepare_manifest
     from orchestration.runner import WarehouseBusyError, ensure_not_busy, run_nightly
     from orchestration.summary import print_summary
 
-    settings = CifSettings.load(
-        landing=landing, warehouse=warehouse, exports=exports, as_of=_parse_date(as_of, "--as-of")
-    )
+    try:
+        settings = CifSettings.load(
+            landing=landing,
+            warehouse=warehouse,
+            exports=exports,
+            as_of=_parse_date(as_of, "--as-of"),
+            as_known_at=as_known_at,
+            full_refresh=full_refresh or None,
+        )
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
     try:
         ensure_not_busy(settings)
     except WarehouseBusyError as exc:

@@ -21,6 +21,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from ingest.warehouse import drop_derived_relations
 from orchestration.resources import CifResource
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
@@ -72,15 +73,18 @@ TRANSLATOR = CifDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset
 
 
 def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, cif: CifResource):
-    dbt_vars = {
-        "warehouse_path": str(cif.warehouse_path(context)),
-        "as_of": cif.as_of_date.isoformat(),
-    }
+    args = ["build", "--vars", json.dumps(cif.dbt_vars(context))]
+    if cif.full_refresh:
+        args.append("--full-refresh")
+        if context.op_def.name == "dbt_integrate":  # the first dbt layer of the run
+            with cif.connect(context) as con:
+                dropped = drop_derived_relations(con)
+            context.log.info(f"full refresh: dropped {len(dropped)} derived relations")
     target = (
         Path(dbt.project_dir) / "target" / "runs" / f"{context.run.run_id}-{context.op_def.name}"
     )
     invocation = dbt.cli(
-        ["build", "--vars", json.dumps(dbt_vars)],
+        args,
         context=context,
         target_path=target,
         raise_on_error=False,

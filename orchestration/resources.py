@@ -37,6 +37,8 @@ class CifResource(dg.ConfigurableResource):
     warehouse: str
     exports: str
     as_of: str = ""
+    as_known_at: str = ""
+    full_refresh: bool = False
     include_pii: bool = False
 
     @classmethod
@@ -45,7 +47,6 @@ class CifResource(dg.ConfigurableResource):
             landing=str(settings.landing),
             warehouse=str(settings.warehouse),
             exports=str(settings.exports),
-            as_of="",
             include_pii=settings.include_pii,
         )
 
@@ -54,11 +55,21 @@ class CifResource(dg.ConfigurableResource):
         """Run config for this resource: the settings, with the run's business date."""
         config = cls.from_settings(settings).model_dump()
         config["as_of"] = settings.as_of.isoformat()
+        config["as_known_at"] = settings.as_known_at.isoformat() if settings.as_known_at else ""
+        config["full_refresh"] = settings.full_refresh
         return {"resources": {"cif": {"config": config}}}
 
     @property
     def as_of_date(self) -> dt.date:
         return dt.date.fromisoformat(self.as_of) if self.as_of else dt.date.today()
+
+    def dbt_vars(self, context: dg.AssetExecutionContext) -> dict[str, str]:
+        """What dbt needs to know about this run."""
+        return {
+            "warehouse_path": str(self.warehouse_path(context)),
+            "as_of": self.as_of_date.isoformat(),
+            "as_known_at": self.as_known_at or "9999-12-31 00:00:00",
+        }
 
     @property
     def published_path(self) -> Path:

@@ -11,6 +11,10 @@ from pathlib import Path
 DEFAULT_LANDING = Path("landing")
 DEFAULT_WAREHOUSE = Path("warehouse/cif.duckdb")
 DEFAULT_EXPORTS = Path("exports")
+# DuckDB names the catalog after the file: it must not shadow a schema of the warehouse.
+RESERVED_NAMES = frozenset(
+    {"raw", "meta", "quarantine", "staging", "intermediate", "core", "scores", "marts", "main"}
+)
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,8 @@ class CifSettings:
     warehouse: Path = DEFAULT_WAREHOUSE
     exports: Path = DEFAULT_EXPORTS
     as_of: dt.date = field(default_factory=dt.date.today)
+    as_known_at: dt.datetime | None = None  # only rows loaded by then are used (None: all)
+    full_refresh: bool = False  # rebuild every derived table from raw
     include_pii: bool = False
 
     @classmethod
@@ -41,7 +47,15 @@ class CifSettings:
                 given[key] = Path(given[key])  # type: ignore[arg-type]
         if isinstance(given.get("as_of"), str):
             given["as_of"] = dt.date.fromisoformat(given["as_of"])  # type: ignore[arg-type]
-        return replace(settings, **given).resolved()
+        if isinstance(given.get("as_known_at"), str):
+            given["as_known_at"] = dt.datetime.fromisoformat(given["as_known_at"])  # type: ignore[arg-type]
+        settings = replace(settings, **given).resolved()
+        if settings.warehouse.stem in RESERVED_NAMES:
+            raise ValueError(
+                f"the warehouse file may not be called {settings.warehouse.name}: DuckDB would "
+                f"confuse it with the schema {settings.warehouse.stem!r}; choose another name"
+            )
+        return settings
 
     def resolved(self) -> CifSettings:
         """The same settings with absolute paths (Dagster and dbt run from other directories)."""

@@ -10,7 +10,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.demo.generator import generate
 from orchestration.settings import CifSettings
 
 DEMO_END = dt.date(2025, 6, 30)
@@ -35,6 +34,8 @@ def dbt_manifest() -> Path:
 @pytest.fixture(scope="session")
 def demo_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small demo landing zone (read-only for tests: copy it before changing it)."""
+    from ingest.demo.generator import generate
+
     out = tmp_path_factory.mktemp("demo") / "landing"
     generate(out, customers=300, start=DEMO_START, end=DEMO_END, seed=11)
     return out

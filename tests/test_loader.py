@@ -52,6 +52,9 @@ def test_canonical_csv_loads_good_rows_and_quarantines_bad_ones_with_reasons(tmp
         ("t7", "2", '=HYPERLINK("http://x")'),
     ]
     assert {r[3] for r in raw} == {"shop"} and raw[0][5] == NOW
+    assert [r[4] for r in raw] == [1, 2, 7]  # positions count the rejected records too
+    positions = con.execute("select row_number from quarantine.rejected_rows order by 1").fetchall()
+    assert [p[0] for p in positions] == [3, 4, 5, 6]
     reasons = dict(con.execute("select record, reason from quarantine.rejected_rows").fetchall())
     assert sorted(reasons.values()) == [
         "bad decimal in amount: 1O.00",

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('canonical', 'customers') }}
+    select * from {{ known_source('canonical', 'customers') }}
 ),
 
 renamed as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('canonical', 'interactions') }}
+    select * from {{ known_source('canonical', 'interactions') }}
 ),
 
 renamed as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('canonical', 'transactions') }}
+    select * from {{ known_source('canonical', 'transactions') }}
 ),
 
 renamed as (
