@@ -229,8 +229,10 @@ def ui(
         "CIF_LANDING": str(settings.landing),
         "CIF_WAREHOUSE": str(settings.warehouse),
         "CIF_EXPORTS": str(settings.exports),
+        # dagster dev starts its code server with its own interpreter: keep this venv first.
+        "PATH": f"{Path(sys.prefix) / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    dagster = Path(sys.executable).parent / "dagster"
+    dagster = Path(sys.prefix) / "bin" / "dagster"
     cmd = [
         str(dagster),
         "dev",

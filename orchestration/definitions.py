@@ -14,6 +14,11 @@ from orchestration.assets import (
 from orchestration.checks import ALL_CHECKS
 from orchestration.dbt import dbt_core_assets, dbt_integrate_assets, dbt_marts_assets, dbt_resource
 from orchestration.resources import CifResource
+from orchestration.schedules import (
+    build_failure_sensor,
+    build_landing_sensor,
+    build_nightly_schedule,
+)
 from orchestration.settings import CifSettings
 
 ASSETS = [
@@ -42,6 +47,8 @@ def build_definitions(settings: CifSettings | None = None) -> dg.Definitions:
         assets=ASSETS,
         asset_checks=ALL_CHECKS,
         jobs=[nightly_job],
+        schedules=[build_nightly_schedule(settings)],
+        sensors=[build_landing_sensor(settings), build_failure_sensor(settings)],
         resources={"cif": CifResource.from_settings(settings), "dbt": dbt_resource()},
         executor=dg.in_process_executor,
     )

@@ -20,6 +20,8 @@ import dagster as dg
 from ingest.warehouse import WarehouseBusyError, WriterLock, connection
 from orchestration.resources import CifResource, release_run
 from orchestration.settings import CifSettings
+from quality.alerts import Alert, Delivery, send_alert
+from quality.report import render_report, write_report
 
 EVENTS = {
     dg.DagsterEventType.STEP_START,
@@ -55,6 +57,8 @@ class RunReport:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     log_file: Path | None = None
+    report_file: Path | None = None
+    alert: Delivery | None = None
 
     @property
     def blocking_failures(self) -> list[CheckOutcome]:
@@ -79,7 +83,12 @@ class RunReport:
             parts.append("so these steps did not run: " + ", ".join(self.skipped_steps))
         where = (
             f"The published warehouse {self.settings.warehouse} was left unchanged. "
-            f"Look at the log {self.log_file}, at run {self.run_id} in the Dagster UI (`cif ui`)"
+            + (
+                f"Look at the quality report {self.report_file}, "
+                if self.report_file
+                else "Look at "
+            )
+            + f"the log {self.log_file}, at run {self.run_id} in the Dagster UI (`cif ui`)"
             f", and at this run's working copy in {self.settings.warehouse.parent / '.work' / self.run_id}"
             " (removed by the next run)."
         )
@@ -156,6 +165,55 @@ def _collect(report: RunReport, records: list[Any], blocking: dict[str, bool]) -
             )
 
 
+def blocking_checks(defs: dg.Definitions) -> dict[str, bool]:
+    """Check name -> whether it blocks what depends on it (GX, reconciliation and dbt tests)."""
+    specs = [spec for c in defs.asset_checks or [] for spec in c.check_specs]
+    specs += [spec for a in defs.assets or [] for spec in getattr(a, "check_specs", [])]
+    return {spec.key.name: spec.blocking for spec in specs}
+
+
+def collect_report(
+    instance: dg.DagsterInstance,
+    run_id: str,
+    settings: CifSettings,
+    job: dg.JobDefinition,
+    blocking: dict[str, bool],
+    success: bool,
+) -> RunReport:
+    """What happened in a run, from its events (for `cif run` and the failure sensor alike)."""
+    report = RunReport(run_id=run_id, settings=settings, success=success)
+    records = instance.get_records_for_run(run_id, of_type=EVENTS).records
+    _collect(report, records, blocking)
+    report.skipped_steps = [
+        node.name for node in job.nodes_in_topological_order if node.name not in report.step_seconds
+    ]
+    return report
+
+
+def finish_report(report: RunReport) -> None:
+    """Write the run's quality report and, if the run failed, raise an alert."""
+    settings = report.settings
+    page = render_report(
+        report.run_id,
+        settings.as_of.isoformat(),
+        report.ok,
+        [vars(c) for c in report.checks],
+        report.failed_steps,
+        report.by_source,
+        notes=[*report.warnings, *(f"unreadable file: {f}" for f in report.failed_files)],
+    )
+    report.report_file = write_report(settings.reports_dir, report.run_id, page)
+    if report.ok:
+        return
+    kind = "blocking_check_failed" if report.blocking_failures else "run_failed"
+    failures = [f"step {s}: {e}" for s, e in report.failed_steps.items()]
+    failures += [f"check {c.name} on {c.asset}: {c.description}" for c in report.blocking_failures]
+    alert = Alert(report.run_id, kind, report.explanation(), failures, str(report.report_file))
+    report.alert = send_alert(
+        alert, settings.alerts_file, settings.alert_command, settings.alert_webhook
+    )
+
+
 def run_nightly(
     settings: CifSettings, on_event: Callable[[str, str], None] | None = None
 ) -> RunReport:
@@ -163,18 +221,9 @@ def run_nightly(
     from orchestration.definitions import build_definitions
 
     run_id = str(uuid.uuid4())
-    report = RunReport(run_id=run_id, settings=settings)
     ensure_not_busy(settings)  # fail fast, before Dagster starts
     defs = build_definitions(settings)
     job = defs.resolve_job_def("nightly")
-    blocking = {
-        key.name: spec.blocking
-        for checks_def in defs.asset_checks or []
-        for key, spec in ((s.key, s) for s in checks_def.check_specs)
-    }
-    for asset_def in defs.assets or []:
-        for spec in getattr(asset_def, "check_specs", []):
-            blocking.setdefault(spec.key.name, spec.blocking)
     instance = dagster_instance(settings)
     run_config = {
         **CifResource.run_config(settings),
@@ -198,20 +247,20 @@ def run_nightly(
             release_run(run_id)
 
     started = time.perf_counter()
-    report.log_file = settings.dagster_home / "logs" / f"{run_id}.log"
-    report.log_file.parent.mkdir(parents=True, exist_ok=True)
-    with report.log_file.open("w") as log, contextlib.redirect_stdout(log):
-        seen = _follow(instance, run_id, execute, on_event)
+    log_file = settings.dagster_home / "logs" / f"{run_id}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("w") as log, contextlib.redirect_stdout(log):
+        _follow(instance, run_id, execute, on_event)
+    report = collect_report(
+        instance, run_id, settings, job, blocking_checks(defs), bool(outcome.get("success"))
+    )
     report.seconds = time.perf_counter() - started
+    report.log_file = log_file
     if "error" in outcome:
         report.failed_steps["run"] = " ".join(str(outcome["error"]).split())[:600]
-    report.success = bool(outcome.get("success"))
-    _collect(report, seen, blocking)
-    report.skipped_steps = [
-        node.name for node in job.nodes_in_topological_order if node.name not in report.step_seconds
-    ]
     if report.ok or settings.warehouse.exists():
         report.customers = count_customers(settings.warehouse)
+    finish_report(report)
     return report
 
 
@@ -220,24 +269,22 @@ def _follow(
     run_id: str,
     execute: Callable[[], None],
     on_event: Callable[[str, str], None] | None,
-) -> list[Any]:
+) -> None:
     """Run `execute` in a thread and pass the run's step events to `on_event` as they happen."""
     worker = threading.Thread(target=execute, name="cif-nightly", daemon=True)
     worker.start()
     cursor = None
-    seen: list[Any] = []
     while True:
         alive = worker.is_alive()
         if instance.has_run(run_id):
             conn = instance.get_records_for_run(run_id, cursor=cursor, of_type=EVENTS)
             cursor = conn.cursor
             for record in conn.records:
-                seen.append(record)
                 if on_event:
                     event = record.event_log_entry.dagster_event
                     on_event(event.event_type.value, _step_of(record.event_log_entry) or "")
         if not alive:
-            return seen
+            return
         time.sleep(0.2)
 
 

@@ -28,10 +28,15 @@ class CifSettings:
     as_known_at: dt.datetime | None = None  # only rows loaded by then are used (None: all)
     full_refresh: bool = False  # rebuild every derived table from raw
     include_pii: bool = False
+    nightly_cron: str = "0 2 * * *"  # when the schedule runs the nightly job
+    timezone: str = "UTC"
+    alert_command: str | None = None  # a shell command that receives each alert as JSON
+    alert_webhook: str | None = None  # a URL each alert is POSTed to as JSON
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> CifSettings:
-        """Defaults < environment (CIF_LANDING, CIF_WAREHOUSE, CIF_EXPORTS) < explicit overrides.
+        """Defaults < environment (CIF_LANDING, CIF_WAREHOUSE, CIF_EXPORTS, CIF_NIGHTLY_CRON,
+        CIF_TIMEZONE, CIF_ALERT_COMMAND, CIF_ALERT_WEBHOOK) < explicit overrides.
 
         Overrides whose value is None are ignored, so CLI flags can be passed straight through.
         """
@@ -40,6 +45,10 @@ class CifSettings:
             landing=Path(env.get("CIF_LANDING", DEFAULT_LANDING)),
             warehouse=Path(env.get("CIF_WAREHOUSE", DEFAULT_WAREHOUSE)),
             exports=Path(env.get("CIF_EXPORTS", DEFAULT_EXPORTS)),
+            nightly_cron=env.get("CIF_NIGHTLY_CRON", cls.nightly_cron),
+            timezone=env.get("CIF_TIMEZONE", cls.timezone),
+            alert_command=env.get("CIF_ALERT_COMMAND") or None,
+            alert_webhook=env.get("CIF_ALERT_WEBHOOK") or None,
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for key in ("landing", "warehouse", "exports"):
@@ -65,6 +74,16 @@ class CifSettings:
             warehouse=self.warehouse.expanduser().resolve(),
             exports=self.exports.expanduser().resolve(),
         )
+
+    @property
+    def alerts_file(self) -> Path:
+        """Every alert is also appended here, whether or not a hook is configured."""
+        return self.warehouse.parent / "alerts.jsonl"
+
+    @property
+    def reports_dir(self) -> Path:
+        """One human-readable quality report per run."""
+        return self.warehouse.parent / "reports"
 
     @property
     def dagster_home(self) -> Path:

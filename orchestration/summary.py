@@ -60,5 +60,12 @@ def print_summary(console: Console, report: RunReport) -> None:
         f"Run {report.run_id} {state} in {report.seconds:.1f} s.\n"
         f"Customers in the 360 view: {customers}\n"
         f"Warehouse: {report.settings.warehouse}\n"
-        f"Exports:   {report.export_folder or '(none written)'}"
+        f"Exports:   {report.export_folder or '(none written)'}\n"
+        f"Quality report: {report.report_file}"
     )
+    if report.alert:
+        hooks = ", ".join(f"{hook}: {result}" for hook, result in report.alert.hooks.items())
+        console.print(
+            f"[red]Alert raised[/red], recorded in {report.alert.recorded_in}"
+            + (f" ({hooks})" if hooks else " (no alert hook configured)")
+        )

@@ -1,0 +1,102 @@
+"""When the nightly job runs: a schedule, a sensor for new landed files, and failure alerts."""
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+
+import dagster as dg
+
+from ingest.loader import discover
+from orchestration.resources import CifResource
+from orchestration.settings import CifSettings
+
+NIGHTLY_JOB = "nightly"
+
+
+def _run_request(
+    settings: CifSettings, as_of: dt.date, run_key: str | None, trigger: str
+) -> dg.RunRequest:
+    run_settings = dataclasses.replace(settings, as_of=as_of)
+    return dg.RunRequest(
+        run_key=run_key,
+        run_config=CifResource.run_config(run_settings),
+        tags={"cif/as_of": as_of.isoformat(), "cif/trigger": trigger},
+    )
+
+
+def build_nightly_schedule(settings: CifSettings) -> dg.ScheduleDefinition:
+    """Runs the nightly job at `nightly_cron` (CIF_NIGHTLY_CRON) for that day's business date."""
+
+    @dg.schedule(
+        job_name=NIGHTLY_JOB,
+        cron_schedule=settings.nightly_cron,
+        execution_timezone=settings.timezone,
+        name="nightly_schedule",
+        description=f"The nightly run, at '{settings.nightly_cron}' ({settings.timezone}).",
+    )
+    def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        as_of = context.scheduled_execution_time.date()
+        return _run_request(settings, as_of, f"nightly-{as_of.isoformat()}", "schedule")
+
+    return nightly_schedule
+
+
+def landing_fingerprints(settings: CifSettings) -> dict[str, str]:
+    """path -> size and modification time of every landed file."""
+    prints = {}
+    for landed in discover(settings.landing):
+        stat = landed.path.stat()
+        prints[str(landed.path)] = f"{stat.st_size}:{stat.st_mtime_ns}"
+    return prints
+
+
+def build_landing_sensor(settings: CifSettings) -> dg.SensorDefinition:
+    """Starts the nightly job when files land (new or changed since the last evaluation)."""
+
+    @dg.sensor(
+        job_name=NIGHTLY_JOB,
+        name="landing_sensor",
+        minimum_interval_seconds=60,
+        description=f"New files in {settings.landing} start the nightly job.",
+    )
+    def landing_sensor(context: dg.SensorEvaluationContext):
+        seen = json.loads(context.cursor) if context.cursor else {}
+        current = landing_fingerprints(settings)
+        new = sorted(path for path, print_ in current.items() if seen.get(path) != print_)
+        context.update_cursor(json.dumps(current))
+        if not new:
+            return dg.SkipReason(f"no new files in {settings.landing}")
+        key = hashlib.sha256("\n".join(f"{p}={current[p]}" for p in new).encode()).hexdigest()[:16]
+        context.log.info(f"{len(new)} new landed file(s): {', '.join(new[:5])}")
+        return _run_request(settings, dt.date.today(), f"landing-{key}", "sensor")
+
+    return landing_sensor
+
+
+def build_failure_sensor(settings: CifSettings) -> dg.SensorDefinition:
+    """Writes the quality report and raises the alert for failed runs started by Dagster
+    (schedule, sensor, UI); `cif run` does this itself."""
+
+    @dg.run_failure_sensor(name="nightly_failure_alert", monitored_jobs=None)
+    def nightly_failure_alert(context: dg.RunFailureSensorContext) -> None:
+        from orchestration.definitions import build_definitions
+        from orchestration.runner import blocking_checks, collect_report, finish_report
+
+        run = context.dagster_run
+        if run.job_name != NIGHTLY_JOB or run.tags.get("cif/trigger") == "cif run":
+            return
+        as_of = dt.date.fromisoformat(run.tags.get("cif/as_of", dt.date.today().isoformat()))
+        run_settings = dataclasses.replace(settings, as_of=as_of)
+        defs = build_definitions(run_settings)
+        report = collect_report(
+            context.instance,
+            run.run_id,
+            run_settings,
+            defs.resolve_job_def(NIGHTLY_JOB),
+            blocking_checks(defs),
+            success=False,
+        )
+        finish_report(report)
+
+    return nightly_failure_alert

@@ -1,0 +1,81 @@
+"""`cif ui` serves the Dagster UI on 127.0.0.1 over the same definitions."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+QUERY = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
+  assetNodes { assetKey { path } }
+  schedules { name cronSchedule }
+  sensors { name }
+} } } }"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(url: str, query: str) -> dict:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_cif_ui_answers_on_localhost_and_lists_assets_schedules_and_sensors(tmp_path, dbt_manifest):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CIF_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestration.cli", "ui", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 180
+        answer = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                answer = post(f"http://127.0.0.1:{port}/graphql", QUERY)
+                if answer.get("data", {}).get("repositoriesOrError", {}).get("nodes"):
+                    break
+            except OSError:
+                pass
+            time.sleep(1)
+        assert answer, f"the UI did not answer on 127.0.0.1:{port}"
+        (repo,) = answer["data"]["repositoriesOrError"]["nodes"]
+        assets = {"/".join(a["assetKey"]["path"]) for a in repo["assetNodes"]}
+        assert {
+            "marts/customer_360",
+            "core/customer_identity_map",
+            "scores/customer_scores",
+        } <= assets
+        assert {s["name"]: s["cronSchedule"] for s in repo["schedules"]} == {
+            "nightly_schedule": "0 2 * * *"
+        }
+        assert {s["name"] for s in repo["sensors"]} >= {"landing_sensor", "nightly_failure_alert"}
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
