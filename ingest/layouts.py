@@ -2,7 +2,9 @@
 
 Each landed `<source_system>/<entity>` folder maps to a dbt source table whose columns carry
 `meta` describing the raw layout: `type` (text, date, timestamp, decimal, integer, boolean),
-`format` (strptime format for dates and timestamps), `decimal_separator` and `required`.
+`format` (strptime format for dates and timestamps), `decimal_separator`, `required` and `key`
+(the columns that identify a record: within one file, two records with the same key must not
+disagree).
 A source system that is not declared is read in the canonical layout (dbt source `canonical`).
 """
 
@@ -28,6 +30,7 @@ class Column:
     required: bool = False
     format: str | None = None
     decimal_separator: str = "."
+    key: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,10 @@ class Layout:
         return [c.name for c in self.columns]
 
     @property
+    def key(self) -> list[str]:
+        return [c.name for c in self.columns if c.key]
+
+    @property
     def required(self) -> list[str]:
         return [c.name for c in self.columns if c.required]
 
@@ -62,6 +69,7 @@ def _column(spec: dict) -> Column:
         required=bool(meta.get("required", False)),
         format=meta.get("format"),
         decimal_separator=meta.get("decimal_separator", "."),
+        key=bool(meta.get("key", False)),
     )
 
 

@@ -63,7 +63,8 @@ def test_blocking_checks_guard_the_core_and_the_marts(dbt_manifest):
 
     specs = {s.key.name: s for c in ALL_CHECKS for s in c.check_specs}
     assert specs["gx_customer_360"].blocking and specs["gx_customer_identity_map"].blocking
-    assert specs["rows_reconcile"].blocking
+    assert specs["rows_reconcile"].blocking and specs["keys_consistent"].blocking
+    assert not specs["volume_and_freshness"].blocking and not specs["kpi_drift"].blocking
 
 
 def test_dagster_definitions_validate(dbt_manifest):
