@@ -1,7 +1,15 @@
 with
 
 unioned as (
-    {% for model in ['stg_branch__customers', 'stg_canonical__customers'] %}
+    {% for model in [
+        'stg_branch__customers',
+        'stg_web__accounts',
+        'stg_app__profiles',
+        'stg_callcentre__contacts',
+        'stg_email__subscribers',
+        'stg_kam__institutions',
+        'stg_canonical__customers',
+    ] %}
         select
             source_system,
             source_customer_id,

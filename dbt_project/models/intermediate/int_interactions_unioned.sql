@@ -1,4 +1,9 @@
-{% for model in ['stg_canonical__interactions'] %}
+{% for model in [
+    'stg_app__events',
+    'stg_callcentre__calls',
+    'stg_callcentre__tickets',
+    'stg_canonical__interactions',
+] %}
     select
         source_system,
         interaction_id,

@@ -1,4 +1,9 @@
-{% for model in ['stg_branch__transactions', 'stg_canonical__transactions'] %}
+{% for model in [
+    'stg_branch__transactions',
+    'stg_web__orders',
+    'stg_app__payments',
+    'stg_canonical__transactions',
+] %}
     select
         source_system,
         transaction_id,

@@ -1,13 +1,14 @@
 with
 
 source as (
-    select * from {{ known_source('branch', 'customers') }}
+    select * from {{ source('branch', 'customers') }}
 ),
 
 renamed as (
     select
         'branch' as source_system,
         trim(cust_no) as source_customer_id,
+        case upper(trim(cust_type)) when 'B' then 'business' else 'private' end as customer_type,
         trim(natl_id) as national_id,
         trim(first_nm) as first_name,
         trim(last_nm) as last_name,
@@ -18,6 +19,7 @@ renamed as (
         trim(city) as city,
         trim(zip) as postcode,
         'GB' as country,
+        trim(branch_cd) as branch_code,
         coalesce({{ parse_timestamp('chg_ts', '%Y-%m-%d %H:%M:%S') }}, _loaded_at) as updated_at,
         _batch_id as batch_id,
         _loaded_at as loaded_at

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ known_source('branch', 'transactions') }}
+    select * from {{ source('branch', 'transactions') }}
 ),
 
 renamed as (
@@ -9,11 +9,16 @@ renamed as (
         'branch' as source_system,
         trim(txn_ref) as transaction_id,
         trim(cust_no) as source_customer_id,
+        trim(acct_no) as account_id,
         cast({{ parse_date('book_dt', '%d.%m.%Y') }} as timestamp) as occurred_at,
         {{ parse_decimal('amt', ',') }} as amount,
         coalesce(nullif(trim(ccy), ''), 'EUR') as currency,
         'branch' as channel,
-        lower(trim(txn_type)) as product,
+        case upper(trim(txn_type))
+            when 'KAUF' then 'purchase'
+            when 'FIRMA' then 'business'
+            else lower(trim(txn_type))
+        end as product,
         _batch_id as batch_id,
         _loaded_at as loaded_at,
         row_number() over (
@@ -26,6 +31,7 @@ select
     source_system,
     transaction_id,
     source_customer_id,
+    account_id,
     occurred_at,
     amount,
     currency,

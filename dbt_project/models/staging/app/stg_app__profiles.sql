@@ -1,0 +1,31 @@
+with
+
+source as (
+    select * from {{ source('app', 'profiles') }}
+),
+
+renamed as (
+    select
+        'app' as source_system,
+        trim(device_id) as source_customer_id,
+        lower(trim(platform)) as platform,
+        cast(null as {{ dbt.type_string() }}) as national_id,
+        trim(first_name) as first_name,
+        trim(last_name) as last_name,
+        cast(null as date) as date_of_birth,
+        {{ dbt.safe_cast("nullif(trim(birth_year), '')", api.Column.translate_type("integer")) }} as birth_year,
+        cast(null as {{ dbt.type_string() }}) as email,
+        trim(phone) as phone,
+        cast(null as {{ dbt.type_string() }}) as address_line,
+        cast(null as {{ dbt.type_string() }}) as city,
+        cast(null as {{ dbt.type_string() }}) as postcode,
+        cast(null as {{ dbt.type_string() }}) as country,
+        {{ parse_timestamp('registered_at', '%Y-%m-%d %H:%M:%S') }} as registered_at,
+        coalesce({{ parse_timestamp('updated_at', '%Y-%m-%d %H:%M:%S') }}, _loaded_at) as updated_at,
+        _batch_id as batch_id,
+        _loaded_at as loaded_at
+    from source
+)
+
+select * from renamed
+where updated_at < {{ as_of_cutoff() }}

@@ -1,0 +1,30 @@
+with
+
+source as (
+    select * from {{ source('email', 'subscribers') }}
+),
+
+renamed as (
+    select
+        'email' as source_system,
+        lower(trim(email_address)) as source_customer_id,
+        cast(null as {{ dbt.type_string() }}) as national_id,
+        trim(first_name) as first_name,
+        trim(last_name) as last_name,
+        cast(null as date) as date_of_birth,
+        lower(trim(email_address)) as email,
+        cast(null as {{ dbt.type_string() }}) as phone,
+        cast(null as {{ dbt.type_string() }}) as address_line,
+        cast(null as {{ dbt.type_string() }}) as city,
+        cast(null as {{ dbt.type_string() }}) as postcode,
+        cast(null as {{ dbt.type_string() }}) as country,
+        lower(trim(status)) as subscription_status,
+        {{ parse_date('opt_in_date', '%Y-%m-%d') }} as opted_in_on,
+        coalesce({{ parse_timestamp('last_changed', '%Y-%m-%dT%H:%M:%S') }}, _loaded_at) as updated_at,
+        _batch_id as batch_id,
+        _loaded_at as loaded_at
+    from source
+)
+
+select * from renamed
+where updated_at < {{ as_of_cutoff() }}

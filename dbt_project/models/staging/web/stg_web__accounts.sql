@@ -1,0 +1,31 @@
+with
+
+source as (
+    select * from {{ source('web', 'accounts') }}
+),
+
+renamed as (
+    select
+        'web' as source_system,
+        lower(trim(login)) as source_customer_id,
+        trim(accountid) as account_number,
+        cast(null as {{ dbt.type_string() }}) as national_id,
+        trim(givenname) as first_name,
+        trim(familyname) as last_name,
+        {{ parse_date('birthdate', '%Y-%m-%d') }} as date_of_birth,
+        lower(trim(login)) as email,
+        trim(mobile) as phone,
+        trim(street) as address_line,
+        trim(town) as city,
+        trim(zip) as postcode,
+        case upper(trim(country)) when 'UK' then 'GB' else upper(trim(country)) end as country,
+        {{ parse_boolean('newsletter') }} as newsletter,
+        {{ parse_timestamp('createdat') }} as created_at,
+        coalesce({{ parse_timestamp('modifiedat') }}, _loaded_at) as updated_at,
+        _batch_id as batch_id,
+        _loaded_at as loaded_at
+    from source
+)
+
+select * from renamed
+where updated_at < {{ as_of_cutoff() }}
