@@ -117,7 +117,9 @@ def write_extract(
     last = int(_period_index(spec, np.array([spec.days - 1.0]), period)[0])
     late = rng.random(n) < mess.late_arrival
     pidx = np.where(late, np.minimum(own + rng.integers(1, 3, n), last), own)
-    log.add(x.system, x.entity, "late_arrival", n, int((pidx > own).sum()))
+    log.add(  # rows of the last period have no later file to arrive in
+        x.system, x.entity, "late_arrival", int((own < last).sum()), int((pidx > own).sum())
+    )
     dup = np.flatnonzero(rng.random(n) < mess.duplicate_row)
     dup_p = np.minimum(pidx[dup] + (rng.random(len(dup)) < 0.5), last)
     log.add(x.system, x.entity, "duplicate_row", n, len(dup))
