@@ -1,6 +1,6 @@
 """RFM summaries in SQL, in the buy-till-you-die (BTYD) conventions of the lifetimes models.
 
-Per customer, over purchase days (days with a positive spend) up to an end date:
+Per customer, over purchase days (days with an order that is not a refund: amount >= 0) up to an end date:
 frequency = repeat purchase days (distinct purchase days after the first), recency = days from
 the first to the last purchase day, T = days from the first purchase day to the end date,
 monetary_value = mean spend of the repeat purchase days (0 when there are none).
@@ -17,7 +17,7 @@ RFM_SQL = """
 with days as (
     select customer_key, occurred_on as day, sum(amount) as spend
     from core.fct_transactions
-    where amount > 0 and occurred_on <= $end
+    where amount >= 0 and occurred_on <= $end
     group by customer_key, occurred_on
 ),
 ranked as (
@@ -37,7 +37,7 @@ HOLDOUT_SQL = """
 select customer_key, count(distinct occurred_on) as holdout_purchases,
        sum(amount) as holdout_spend
 from core.fct_transactions
-where amount > 0 and occurred_on > $start and occurred_on <= $end
+where amount >= 0 and occurred_on > $start and occurred_on <= $end
 group by customer_key
 """
 

@@ -96,12 +96,25 @@ def customer_identity_map(
         ),
         dg.AssetSpec(MODEL_RUNS_KEY, group_name="scores", kinds={"python", "duckdb"}),
     ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "holdout_within_threshold",
+            asset=MODEL_RUNS_KEY,
+            blocking=False,
+            description="the chosen models pass their holdout error thresholds (warning only)",
+        )
+    ],
     name="customer_scoring",
 )
 def customer_scoring(context: dg.AssetExecutionContext, cif: CifResource):
     """Fit and validate CLV models, score every customer as of the run date (models/)."""
     with cif.connect(context) as con:
-        result = run_scoring(con, cif.as_of_date, context.run.run_id)
+        result = run_scoring(
+            con,
+            cif.as_of_date,
+            context.run.run_id,
+            plots_dir=Path(cif.exports) / "plots" / cif.as_of_date.isoformat(),
+        )
     for warning in result.warnings:
         context.log.warning(warning)
     yield dg.MaterializeResult(
@@ -117,7 +130,18 @@ def customer_scoring(context: dg.AssetExecutionContext, cif: CifResource):
                 ]
             ),
             "warnings": dg.MetadataValue.json(result.warnings),
+            "selected_model": result.selected_model,
+            "plots": dg.MetadataValue.json([str(p) for p in result.plots]),
         },
+    )
+    yield dg.AssetCheckResult(
+        asset_key=MODEL_RUNS_KEY,
+        check_name="holdout_within_threshold",
+        passed=result.holdout_ok,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="poor fit: " + ", ".join(result.poor_fits)
+        if result.poor_fits
+        else f"holdout metrics within thresholds (chosen: {result.selected_model})",
     )
 
 

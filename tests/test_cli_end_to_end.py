@@ -103,13 +103,15 @@ def test_the_warehouse_holds_every_row_and_about_one_row_per_true_customer(site)
         and quarantined == query(wh, "select count(*) from quarantine.rejected_rows")[0][0]
     )
     assert received == landed_rows(root / "landing")
-    (model, params, unit, metrics), _ = query(
-        wh,
-        "select model_name, parameters, time_unit, holdout_metrics from scores.model_runs order by model_name",
-    )
-    assert (
-        model == "bgnbd" and unit == "day" and set(json.loads(params)) == {"r", "alpha", "a", "b"}
-    )
+    runs = {
+        row[0]: row[1:]
+        for row in query(
+            wh, "select model_name, parameters, time_unit, holdout_metrics from scores.model_runs"
+        )
+    }
+    assert set(runs) == {"bgnbd", "pareto_nbd", "gamma_gamma", "attrition_gbm"}
+    params, unit, metrics = runs["bgnbd"]
+    assert unit == "day" and set(json.loads(params)) == {"r", "alpha", "a", "b"}
     assert json.loads(metrics)["actual_purchases"] > 0
     assert (
         query(

@@ -7,6 +7,8 @@ import pytest
 
 from models.clv import (
     FitError,
+    discounted_purchases,
+    expected_purchases,
     fit_purchase_model,
     fit_spend_model,
     holdout_metrics,
@@ -92,15 +94,67 @@ def test_scores_are_consistent():
     rfm = simulated_rfm(n=1500)
     purchases = fit_purchase_model(rfm, "bgnbd")
     spend = fit_spend_model(rfm)
-    interactions = pd.Series({0: 12.0})
-    scores = score_customers(rfm, purchases, spend, 1.0, interactions)
+    service_per_year = pd.Series({0: 60.0})
+    acquisition = pd.Series({1: 25.0})
+    scores = score_customers(
+        rfm, purchases, spend, 1.0, service_per_year, acquisition_cost=acquisition
+    )
     assert scores.p_alive.between(0, 1).all()
     assert (scores.attrition_risk == 1 - scores.p_alive).all()
     assert (scores.clv_gross_36m >= scores.clv_gross_12m).all()
+    annuity_12 = sum(1 / 1.01**i for i in range(1, 13))
     assert scores.loc[0, "clv_net_12m"] == pytest.approx(
-        scores.loc[0, "clv_gross_12m"] - 12 * 5.0 * scores.loc[0, "p_alive"]
+        scores.loc[0, "clv_gross_12m"] - 5.0 * annuity_12 * scores.loc[0, "p_alive"]
     )
-    assert (scores.drop(index=0).clv_net_12m == scores.drop(index=0).clv_gross_12m).all()
+    assert scores.loc[1, "clv_net_36m"] == pytest.approx(scores.loc[1, "clv_gross_36m"] - 25.0)
+    rest = scores.drop(index=[0, 1])
+    assert (rest.clv_net_12m == rest.clv_gross_12m).all()
+    # Gross CLV = discounted expected purchases x expected order value: undiscounted it is
+    # the expected purchases over the horizon times the order value.
+    undiscounted = discounted_purchases(purchases.fitter, rfm.head(50), 12, 1.0, 0.0)
+    expected = expected_purchases(purchases.fitter, 365.25, rfm.head(50))
+    assert np.allclose(undiscounted, expected)
+    # Predictions are computed per distinct (frequency, recency, T) row: same as per customer.
+    direct = purchases.fitter.conditional_probability_alive(rfm.frequency, rfm.recency, rfm["T"])
+    assert np.allclose(scores.p_alive, direct)
+
+
+def test_pareto_nbd_fits_and_names_parameters_as_the_literature():
+    rfm = simulated_rfm(n=3000, seed=5)
+    pareto = fit_purchase_model(rfm, "pareto_nbd")
+    assert set(pareto.params) == {"r", "alpha", "s", "beta"}
+    assert not pareto.poor and pareto.log_likelihood < 0
+    bgnbd = fit_purchase_model(rfm, "bgnbd")
+    # Both models tell the same aggregate story about the next 100 days.
+    assert expected_purchases(pareto.fitter, 100, rfm).sum() == pytest.approx(
+        expected_purchases(bgnbd.fitter, 100, rfm).sum(), rel=0.15
+    )
+    # The data follow the BG/NBD story: BG/NBD fits at least as well.
+    assert bgnbd.log_likelihood > pareto.log_likelihood - 5
+    spend = fit_spend_model(rfm)
+    assert set(spend.params) == {"p", "q", "gamma"}
+    assert spend.params["p"] * spend.params["gamma"] / (spend.params["q"] - 1) == pytest.approx(
+        30.0, rel=0.25
+    )  # population mean spend of simulated_rfm: gamma(6, 5) has mean 30
+    assert not spend.poor
+
+
+def test_gamma_gamma_reports_a_broken_independence_assumption():
+    rfm = simulated_rfm(n=1500)
+    rfm["monetary_value"] = np.where(rfm.frequency > 0, 10.0 + 8.0 * rfm.frequency, 0.0)
+    spend = fit_spend_model(rfm)
+    assert spend.poor
+    assert any("independence assumption" in n for n in spend.notes)
+
+
+def test_holdout_calibration_table_by_frequency():
+    predicted = pd.Series([1.0, 2.0, 3.0, 9.0], index=[1, 2, 3, 4])
+    m = holdout_metrics(
+        predicted, pd.Series({1: 1.0, 3: 5.0, 4: 8.0}), pd.Series({1: 0, 2: 0, 3: 2, 4: 11})
+    )
+    table = {row["frequency"]: row for row in m["calibration_by_frequency"]}
+    assert table["0"]["customers"] == 2 and table["0"]["actual_mean"] == 0.5
+    assert table["7+"]["predicted_mean"] == 9.0 and table["7+"]["actual_mean"] == 8.0
 
 
 def test_too_little_data_is_a_clear_fit_error():

@@ -116,8 +116,10 @@ valued as (
         scores.expected_purchases_365d,
         scores.p_alive,
         scores.attrition_risk,
+        scores.expected_avg_order_value,
         scores.clv_gross_12m,
         scores.clv_net_12m,
+        scores.clv_gross_36m,
         scores.clv_net_36m,
         percent_rank() over (order by coalesce(scores.clv_net_36m, 0)) as clv_percentile
     from customers
@@ -157,8 +159,10 @@ select
     expected_purchases_365d,
     p_alive,
     attrition_risk,
+    expected_avg_order_value,
     clv_gross_12m,
     clv_net_12m,
+    clv_gross_36m,
     clv_net_36m,
     clv_percentile,
     case

@@ -1,0 +1,160 @@
+import datetime as dt
+import json
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from models.attrition import calibration_table, features, lift_at
+from models.scoring import ScoringConfig, run_scoring
+
+START = dt.date(2023, 1, 1)
+AS_OF = dt.date(2025, 1, 1)
+
+
+def simulate(n=1500, seed=11):
+    """BG/NBD customers (rates per day) who, when they drop out, have often complained shortly
+    before (behaviour the BTYD models cannot see); a few complaints are from loyal customers."""
+    rng = np.random.default_rng(seed)
+    horizon = (AS_OF - START).days + 200  # the story goes on after the as-of date
+    tx, ix, died = [], [], {}
+    for key in range(1, n + 1):
+        first = rng.integers(0, 400)
+        lam, p = rng.gamma(0.8, 1 / 25), rng.beta(1.0, 5.0)
+        t, days = float(first), [float(first)]
+        while True:
+            t += rng.exponential(1 / lam)
+            if t > horizon:
+                break
+            days.append(t)
+            if rng.random() < p:
+                died[key] = t
+                break
+        channels = ["web", "app"] if rng.random() < 0.5 else ["branch"]
+        for d in days:
+            tx.append((key, START + dt.timedelta(days=int(d)), round(rng.gamma(4, 10), 2)))
+            tx[-1] = (*tx[-1], channels[int(rng.integers(0, len(channels)))])
+        if key in died and rng.random() < 0.7:
+            at = START + dt.timedelta(days=int(died[key]) - int(rng.integers(1, 30)))
+            ix.append((key, at, "call centre", "complaint", True, None, 1))
+        elif rng.random() < 0.05:
+            at = START + dt.timedelta(days=int(rng.integers(first, horizon)))
+            ix.append((key, at, "call centre", "complaint", True, at + dt.timedelta(days=2), 4))
+    death = pd.Series({k: START + dt.timedelta(days=int(v)) for k, v in died.items()})
+    return tx, ix, death
+
+
+def warehouse(tx, ix):
+    con = duckdb.connect()
+    con.execute("create schema core")
+    con.execute(
+        "create table core.fct_transactions (customer_key bigint, occurred_on date, "
+        "amount decimal(18,2), channel varchar)"
+    )
+    con.execute(
+        "create table core.fct_interactions (customer_key bigint, occurred_at timestamp, "
+        "channel varchar, interaction_type varchar, is_complaint boolean, resolved_at timestamp, "
+        "satisfaction integer)"
+    )
+    con.executemany("insert into core.fct_transactions values (?, ?, ?, ?)", tx)
+    if ix:
+        con.executemany("insert into core.fct_interactions values (?, ?, ?, ?, ?, ?, ?)", ix)
+    return con
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    tx, ix, death = simulate()
+    con = warehouse(tx, ix)
+    result = run_scoring(con, AS_OF, "r1")
+    scores = con.execute("select * from scores.customer_scores where as_of_date = ?", [AS_OF]).df()
+    runs = con.execute("select * from scores.model_runs where run_id = 'r1'").df()
+    return tx, ix, death, con, result, scores.set_index("customer_key"), runs
+
+
+def test_attrition_is_validated_out_of_time_and_beats_p_alive(simulated):
+    _, _, death, _, result, scores, runs = simulated
+    row = runs.set_index("model_name").loc["attrition_gbm"]
+    metrics = json.loads(row.holdout_metrics)
+    assert row.status == "ok", (row.notes, result.warnings)
+    assert metrics["validation_cut"] == "2024-07-05" and metrics["train_cut"] == "2024-01-07"
+    assert metrics["auc"] > 0.75 and metrics["top_decile_lift"] > 1.3
+    assert metrics["auc"] > metrics["auc_btyd_p_alive"]
+    assert len(metrics["calibration"]) == 10
+    # Against the truth: who had really dropped out by the as-of date.
+    dead = pd.Series(
+        [1 if k in death.index and death[k] <= AS_OF else 0 for k in scores.index],
+        index=scores.index,
+    )
+    assert roc_auc_score(dead, scores.attrition_risk) > 0.8
+    assert roc_auc_score(dead, scores.attrition_risk) > roc_auc_score(dead, 1 - scores.p_alive)
+
+
+def test_nothing_after_the_as_of_date_is_used(simulated):
+    tx, ix, _, _, _, scores, _ = simulated
+    future_tx = [t for t in tx if t[1] <= AS_OF]
+    future_ix = [i for i in ix if i[1] <= AS_OF]
+    assert len(future_tx) < len(tx)  # the simulation has facts after the as-of date
+    con = warehouse(future_tx, future_ix)
+    run_scoring(con, AS_OF, "r2")
+    again = (
+        con.execute("select * from scores.customer_scores where as_of_date = ?", [AS_OF])
+        .df()
+        .set_index("customer_key")
+    )
+    cols = ["p_alive", "attrition_risk", "clv_gross_36m", "clv_net_12m"]
+    pd.testing.assert_frame_equal(again[cols], scores[cols])
+
+
+def test_features_see_complaints_and_decline_only_up_to_the_cut():
+    con = warehouse(
+        [
+            (1, dt.date(2024, 1, 10), 50, "web"),
+            (1, dt.date(2024, 5, 10), 30, "app"),
+            (1, dt.date(2024, 9, 1), 10, "web"),
+            (2, dt.date(2024, 8, 1), 20, "web"),
+            (2, dt.date(2024, 12, 1), 20, "web"),  # after the cut
+        ],
+        [
+            (1, dt.datetime(2024, 8, 1, 10), "call centre", "complaint", True, None, 1),
+            (
+                1,
+                dt.datetime(2024, 6, 1, 10),
+                "call centre",
+                "complaint",
+                True,
+                dt.datetime(2024, 10, 1),
+                2,
+            ),  # resolved only after the cut: still open at the cut
+        ],
+    )
+    f = features(con, dt.date(2024, 9, 30), 180)
+    assert f.loc[1, "complaints_year"] == 2 and f.loc[1, "complaints_open"] == 2
+    # web before; web, app and the call centre in the last 180 days
+    assert f.loc[1, "channels_prior"] == 1 and f.loc[1, "channels_recent"] == 3
+    assert f.loc[1, "spend_recent"] == 40 and f.loc[1, "spend_prior"] == 50
+    assert f.loc[2, "purchase_days"] == 1 and f.loc[2, "days_since_purchase"] == 60
+    assert np.isnan(f.loc[2, "satisfaction_year"]) and f.loc[2, "complaints_year"] == 0
+
+
+def test_short_history_falls_back_to_p_alive_with_a_warning():
+    tx, ix, _ = simulate(n=400, seed=3)
+    con = warehouse(tx, ix)
+    result = run_scoring(con, START + dt.timedelta(days=200), "short", ScoringConfig())
+    assert any("falls back to 1 - P(alive)" in w for w in result.warnings)
+    scores = con.execute("select p_alive, attrition_risk from scores.customer_scores").df()
+    assert np.allclose(scores.attrition_risk, 1 - scores.p_alive)
+    assert "attrition_gbm" not in {m["model_name"] for m in result.models}
+    # The calibration period (20 days, 22 customers) is too short for a sound holdout fit.
+    assert result.poor_fits == [result.selected_model]
+
+
+def test_lift_and_calibration_table():
+    score = np.array([0.9, 0.8, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.05])
+    label = np.array([1, 1, 0, 0, 0, 0, 1, 0, 0, 0])
+    assert lift_at(score, label, 0.1) == pytest.approx(1 / 0.3)
+    table = calibration_table(score, label, bins=5)
+    assert [r["customers"] for r in table] == [2] * 5
+    assert table[-1]["observed"] == 1.0 and table[0]["observed"] == 0.0
