@@ -35,14 +35,20 @@
     regexp_replace(coalesce({{ column }}, ''), '[^0-9]', '')
 {%- endmacro %}
 
-{#- Names as people write them: "mary ann o'neil" -> "Mary Ann O'neil". -#}
+{#- Names as people write them: "mary ann lee-smith" -> "Mary Ann Lee-Smith". -#}
 {% macro title_case(column) -%}
     {{ return(adapter.dispatch("title_case", "cif")(column)) }}
 {%- endmacro %}
 
 {% macro default__title_case(column) -%}
     array_to_string(
-        list_transform(string_split(lower(trim({{ column }})), ' '), lambda w: upper(left(w, 1)) || substr(w, 2)),
+        list_transform(
+            string_split(lower(trim({{ column }})), ' '),
+            lambda word: array_to_string(
+                list_transform(string_split(word, '-'), lambda part: upper(left(part, 1)) || substr(part, 2)),
+                '-'
+            )
+        ),
         ' '
     )
 {%- endmacro %}

@@ -27,13 +27,21 @@ records as (
             and records.source_customer_id = identity_map.source_customer_id
 ),
 
--- Customers known only from their activity (no customer record) still get a first version.
+-- A customer's history starts when any of its records or activity was first seen; customers
+-- known only from their activity (no customer record) get one version without attributes.
 first_seen as (
     select
         customer_key,
-        min(first_seen_at) as updated_at
+        min(first_seen_at) as first_seen_at
     from identity_map
     group by customer_key
+),
+
+without_records as (
+    select first_seen.*
+    from first_seen
+    left join records on first_seen.customer_key = records.customer_key
+    where records.customer_key is null
 ),
 
 points as (
@@ -50,14 +58,14 @@ points as (
     union all
     select
         customer_key,
-        updated_at,
+        first_seen_at as updated_at,
         0 as source_rank,
         null as source_system,
         null as source_customer_id,
         {% for attribute in attributes %}null as {{ attribute }},
         {% endfor %}
         null as record_source
-    from first_seen
+    from without_records
 ),
 
 golden as (
@@ -101,13 +109,19 @@ versions as (
 )
 
 select
-    customer_key,
+    versions.customer_key,
     {% for attribute in attributes %}{{ attribute }},
     {% endfor %}
     name_source,
     email_source,
     address_source,
-    updated_at as valid_from,
-    lead(updated_at) over (partition by customer_key order by updated_at) as valid_to,
-    lead(updated_at) over (partition by customer_key order by updated_at) is null as is_current
+    case
+        when previous_hash is null then least(versions.updated_at, first_seen.first_seen_at)
+        else versions.updated_at
+    end as valid_from,
+    lead(versions.updated_at) over (partition by versions.customer_key order by versions.updated_at) as valid_to,
+    lead(versions.updated_at) over (
+        partition by versions.customer_key order by versions.updated_at
+    ) is null as is_current
 from versions
+inner join first_seen on versions.customer_key = first_seen.customer_key

@@ -1,0 +1,144 @@
+"""History: SCD2 customers, facts as of a date, and reproducing a past run exactly."""
+
+import datetime as dt
+import time
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from orchestration.runner import run_nightly
+
+pytestmark = pytest.mark.slow
+DAY1 = dt.date(2024, 6, 30)
+DAY2 = dt.date(2024, 7, 31)
+
+
+def write(path, frame):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+
+
+def customers(n=80):
+    return pd.DataFrame(
+        {
+            "source_customer_id": [f"c{i}" for i in range(n)],
+            "first_name": [f"Name{i}" for i in range(n)],
+            "last_name": ["Lee" if i == 0 else f"Surname{i}" for i in range(n)],
+            "email": [f"p{i}@example.com" for i in range(n)],
+            "address_line": [f"{i} Oak Street" for i in range(n)],
+            "postcode": ["0101"] * n,
+            "updated_at": ["2024-01-01T09:00:00"] * n,
+        }
+    )
+
+
+def purchases(n=80, seed=5):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        days = np.sort(rng.choice(np.arange(0, 540), size=rng.integers(1, 9), replace=False))
+        rows += [
+            (
+                f"t{i}-{d}",
+                f"c{i}",
+                (dt.date(2023, 1, 1) + dt.timedelta(days=int(d))).isoformat(),
+                f"{rng.gamma(4, 10):.2f}",
+            )
+            for d in days
+        ]
+    frame = pd.DataFrame(
+        rows, columns=["transaction_id", "source_customer_id", "occurred_at", "amount"]
+    )
+    return frame[frame.occurred_at <= DAY1.isoformat()]
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory, dbt_manifest):
+    from orchestration.settings import CifSettings
+
+    root = tmp_path_factory.mktemp("history")
+    landing = root / "landing" / "crm"
+
+    def settings(as_of, **kw):
+        return CifSettings(
+            landing=root / "landing",
+            warehouse=root / "wh" / "cif.duckdb",
+            exports=root / "exports",
+            as_of=as_of,
+            **kw,
+        ).resolved()
+
+    day1 = purchases()
+    future = pd.DataFrame([("tx-future", "c0", "2030-01-01", "99.00")], columns=day1.columns)
+    write(landing / "customers" / "day1.csv", customers())
+    write(landing / "transactions" / "day1.csv", pd.concat([day1, future]))
+    first = run_nightly(settings(DAY1))
+    assert first.ok, first.explanation()
+    wh = root / "wh" / "cif.duckdb"
+    snapshot = read(wh, "select * from marts.customer_360 order by customer_key")
+    time.sleep(1.1)
+    between = dt.datetime.now().replace(microsecond=0)
+    time.sleep(1.1)
+
+    moved = (
+        customers()
+        .iloc[[0]]
+        .assign(last_name="Lee-Smith", address_line="9 Elm Road", updated_at="2024-07-15T10:00:00")
+    )
+    write(landing / "customers" / "day2.csv", moved)
+    late = pd.DataFrame(
+        [("t-late", "c1", "2024-06-20", "500.00"), ("t-july", "c2", "2024-07-10", "20.00")],
+        columns=day1.columns,
+    )
+    write(landing / "transactions" / "day2.csv", late)
+    second = run_nightly(settings(DAY2))
+    assert second.ok, second.explanation()
+    return {"wh": wh, "settings": settings, "snapshot": snapshot, "between": between}
+
+
+def read(wh, sql):
+    with duckdb.connect(str(wh), read_only=True) as con:
+        return con.execute(sql).df()
+
+
+def test_customer_changes_are_kept_as_scd2_versions(history):
+    dim = read(
+        history["wh"],
+        "select d.* from core.dim_customer d join core.customer_identity_map m "
+        "using (customer_key) where m.source_customer_id = 'c0' order by valid_from",
+    )
+    assert dim.last_name.tolist() == ["Lee", "Lee-Smith"]
+    assert dim.address_line.tolist() == ["0 Oak Street", "9 Elm Road"]
+    assert dim.valid_to.iloc[0] == pd.Timestamp("2024-07-15 10:00:00") == dim.valid_from.iloc[1]
+    assert dim.is_current.tolist() == [False, True]
+    assert dim.email_source.tolist() == ["crm", "crm"]
+
+
+def test_facts_after_the_as_of_date_are_not_used(history):
+    facts = read(history["wh"], "select transaction_id from core.fct_transactions")
+    assert "tx-future" not in set(facts.transaction_id)
+    assert {"t-late", "t-july"} <= set(facts.transaction_id)
+
+
+def test_a_past_run_is_reproduced_exactly_with_as_known_at(history):
+    settings = history["settings"]
+    report = run_nightly(settings(DAY1, as_known_at=history["between"]))
+    assert report.ok, report.explanation()
+    again = read(history["wh"], "select * from marts.customer_360 order by customer_key")
+    pd.testing.assert_frame_equal(again, history["snapshot"])
+    c0 = again[again.source_identifiers == "crm:c0"]
+    assert c0.last_name.tolist() == ["Lee"]  # the July change is not known on June 30
+
+
+def test_without_as_known_at_late_arriving_rows_count_for_their_business_date(history):
+    settings = history["settings"]
+    report = run_nightly(settings(DAY1, full_refresh=True))
+    assert report.ok, report.explanation()
+    now = read(history["wh"], "select * from marts.customer_360 order by customer_key")
+    before = history["snapshot"]
+    c1_now = now[now.source_identifiers == "crm:c1"].lifetime_spend.iloc[0]
+    c1_before = before[before.source_identifiers == "crm:c1"].lifetime_spend.iloc[0]
+    assert float(c1_now - c1_before) == pytest.approx(500.0)
+    assert len(now) == len(before)
