@@ -11,7 +11,7 @@ from ingest.layouts import load_layouts
 from ingest.loader import load_landing, summarize
 from ingest.warehouse import connection
 from models.scoring import run_scoring
-from orchestration.dbt import DBT_PROJECT_DIR
+from orchestration.dbt_files import MANIFEST
 from orchestration.resources import PUBLISH_KEY, CifResource
 
 RAW_KEYS = [dg.AssetKey(["raw", layout.raw_table]) for layout in load_layouts().values()]
@@ -172,7 +172,7 @@ def marts_export(context: dg.AssetExecutionContext, cif: CifResource) -> dg.Mate
             Path(cif.exports),
             cif.as_of_date,
             context.run.run_id,
-            pii=pii_columns(DBT_PROJECT_DIR / "target" / "manifest.json"),
+            pii=pii_columns(MANIFEST),
             include_pii=cif.include_pii,
             checks=_checks_of_run(context),
         )

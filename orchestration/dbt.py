@@ -6,7 +6,6 @@ integrate (staging, intermediate) -> identity resolution -> core -> scoring -> m
 
 import json
 import shutil
-import sys
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -22,17 +21,8 @@ from dagster_dbt import (
 )
 
 from ingest.warehouse import drop_derived_relations
+from orchestration.dbt_files import DBT_PROJECT_DIR, dbt_executable
 from orchestration.resources import CifResource
-
-DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
-
-
-def dbt_executable() -> str:
-    """The dbt of this environment (the venv need not be activated), else the one on PATH."""
-    for folder in (Path(sys.prefix) / "bin", Path(sys.executable).parent):
-        if (folder / "dbt").exists():
-            return str(folder / "dbt")
-    return shutil.which("dbt") or "dbt"
 
 
 @cache
@@ -40,19 +30,6 @@ def dbt_project() -> DbtProject:
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
     project.prepare_if_dev()
     return project
-
-
-def prepare_manifest() -> Path:
-    """Parse the dbt project so that target/manifest.json exists before definitions load."""
-    import subprocess
-
-    manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
-    subprocess.run(
-        [dbt_executable(), "parse", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR)],
-        cwd=DBT_PROJECT_DIR,
-        check=True,
-    )
-    return manifest
 
 
 class CifDbtTranslator(DagsterDbtTranslator):

@@ -36,19 +36,23 @@ def print_summary(console: Console, report: RunReport) -> None:
     console.print(stages)
 
     passed = sum(c.passed for c in report.checks)
+    failing = [c for c in report.checks if not c.passed]
     checks = Table(
-        title=f"Checks: {passed} passed, {len(report.checks) - passed} failed", title_justify="left"
+        title=f"Checks: {passed} passed, {len(failing)} failed"
+        + (" (only failures are listed)" if failing else ""),
+        title_justify="left",
     )
     checks.add_column("check")
     checks.add_column("asset")
     checks.add_column("result")
-    for c in sorted(report.checks, key=lambda c: (c.passed, c.asset, c.name)):
-        if c.passed:
-            result = "[green]passed[/green]"
-        else:
-            result = "[red]FAILED (blocking)[/red]" if c.blocking else "[yellow]warning[/yellow]"
-        checks.add_row(c.name, c.asset, result)
-    console.print(checks)
+    checks.add_column("what failed")
+    for c in sorted(failing, key=lambda c: (not c.blocking, c.asset, c.name)):
+        result = "[red]FAILED (blocking)[/red]" if c.blocking else "[yellow]warning[/yellow]"
+        checks.add_row(c.name, c.asset, result, c.description[:300])
+    if failing:
+        console.print(checks)
+    else:
+        console.print(checks.title)
 
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")

@@ -4,8 +4,10 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -196,3 +198,60 @@ def test_export_command_can_include_pii_as_csv(site):
     frame = pd.read_csv(root / "bi" / AS_OF / "customer_360.csv")
     assert {"first_name", "email"} <= set(frame.columns)
     assert len(frame) == customers_in_360(root / "warehouse" / "cif.duckdb")
+
+
+def test_a_run_killed_midway_changes_nothing_and_the_next_run_finishes_the_work(site):
+    root, _ = site
+    wh = root / "warehouse" / "cif.duckdb"
+    before = sha(wh)
+    batches_before = query(wh, "select count(*) from meta.load_batches")[0][0]
+    late = root / "landing" / "shop" / "transactions" / "killed.csv"
+    late.parent.mkdir(parents=True, exist_ok=True)
+    late.write_text("transaction_id,source_customer_id,occurred_at,amount\nk1,c1,2025-06-01,5\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CIF_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestration.cli", "run", "--as-of", AS_OF],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    work = root / "warehouse" / ".work"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(work.glob("*/cif.duckdb")):
+        time.sleep(0.2)
+    assert list(work.glob("*/cif.duckdb")), "the run never started writing its working copy"
+    time.sleep(3)  # well inside the ingest and dbt steps
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert sha(wh) == before  # the killed run left the published warehouse as it was
+
+    again = cif("run", "--as-of", AS_OF, cwd=root)
+    late.unlink()
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert query(wh, "select count(*) from meta.load_batches")[0][0] == batches_before + 1
+    assert query(
+        wh, "select count(*) from raw.canonical__transactions where transaction_id = 'k1'"
+    ) == [(1,)]
+    assert [p.name for p in work.iterdir()] == []  # the dead run's copy was cleaned up
+
+
+def test_the_analysts_notebook_runs_on_the_exports(site, monkeypatch):
+    import nbclient
+    import nbformat
+
+    root, _ = site
+    notebook = nbformat.read(
+        Path(__file__).parent.parent / "notebooks" / "customer_overview.ipynb", 4
+    )
+    monkeypatch.setenv("CIF_EXPORTS", str(root / "exports"))
+    nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3").execute()
+    outputs = [
+        o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs
+    ]
+    summary = json.loads(outputs[-1])
+    c360 = pd.read_parquet(root / "exports" / "latest" / "customer_360.parquet")
+    assert summary["customers"] == len(c360) > 0
+    assert summary["key_accounts"] == int(c360.is_key_account.sum()) > 0
+    assert 0.3 < summary["share_of_value_in_top_segment"] <= 1.0

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('app', 'events') }}
+    select * from {{ known_source('app', 'events') }}
 ),
 
 renamed as (

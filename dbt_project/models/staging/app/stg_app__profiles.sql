@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('app', 'profiles') }}
+    select * from {{ known_source('app', 'profiles') }}
 ),
 
 renamed as (

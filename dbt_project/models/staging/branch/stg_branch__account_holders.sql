@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('branch', 'account_holders') }}
+    select * from {{ known_source('branch', 'account_holders') }}
 ),
 
 renamed as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('branch', 'accounts') }}
+    select * from {{ known_source('branch', 'accounts') }}
 ),
 
 renamed as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('branch', 'customers') }}
+    select * from {{ known_source('branch', 'customers') }}
 ),
 
 renamed as (

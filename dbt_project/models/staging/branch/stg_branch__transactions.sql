@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('branch', 'transactions') }}
+    select * from {{ known_source('branch', 'transactions') }}
 ),
 
 renamed as (

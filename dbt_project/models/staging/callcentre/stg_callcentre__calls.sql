@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('callcentre', 'calls') }}
+    select * from {{ known_source('callcentre', 'calls') }}
 ),
 
 renamed as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('callcentre', 'contacts') }}
+    select * from {{ known_source('callcentre', 'contacts') }}
 ),
 
 renamed as (

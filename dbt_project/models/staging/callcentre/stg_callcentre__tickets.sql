@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('callcentre', 'tickets') }}
+    select * from {{ known_source('callcentre', 'tickets') }}
 ),
 
 renamed as (

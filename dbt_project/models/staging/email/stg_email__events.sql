@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('email', 'events') }}
+    select * from {{ known_source('email', 'events') }}
 ),
 
 renamed as (

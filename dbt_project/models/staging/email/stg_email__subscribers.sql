@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('email', 'subscribers') }}
+    select * from {{ known_source('email', 'subscribers') }}
 ),
 
 renamed as (

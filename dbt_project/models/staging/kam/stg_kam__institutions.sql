@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('kam', 'institutions') }}
+    select * from {{ known_source('kam', 'institutions') }}
 ),
 
 renamed as (

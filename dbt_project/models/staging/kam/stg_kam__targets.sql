@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('kam', 'targets') }}
+    select * from {{ known_source('kam', 'targets') }}
 ),
 
 renamed as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('web', 'accounts') }}
+    select * from {{ known_source('web', 'accounts') }}
 ),
 
 renamed as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('web', 'orders') }}
+    select * from {{ known_source('web', 'orders') }}
 ),
 
 renamed as (
