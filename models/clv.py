@@ -109,7 +109,14 @@ def _refit_from(fitter: ParetoNBDFitter, collapsed: pd.DataFrame, restarts: int)
         fitter._negative_log_likelihood_ = again._negative_log_likelihood_
 
 
-def fit_purchase_model(rfm: pd.DataFrame, model: str = "bgnbd") -> FittedModel:
+# Above this many customers the parameters are estimated on a fixed random sample: the
+# estimates are as good, and Pareto/NBD's fit time grows with the distinct (x, t_x, T) rows.
+MAX_FIT_CUSTOMERS = 100_000
+
+
+def fit_purchase_model(
+    rfm: pd.DataFrame, model: str = "bgnbd", max_customers: int = MAX_FIT_CUSTOMERS
+) -> FittedModel:
     """Fit BG/NBD ('bgnbd') or Pareto/NBD ('pareto_nbd') on compressed RFM.
 
     A failed or non-finite fit is retried with a growing penalizer; if none converges a
@@ -118,6 +125,10 @@ def fit_purchase_model(rfm: pd.DataFrame, model: str = "bgnbd") -> FittedModel:
         raise ValueError(f"unknown purchase model {model!r}")
     if len(rfm) < 10 or rfm.frequency.sum() == 0:
         raise FitError(f"{model}: too little data ({len(rfm)} customers, no repeat purchases)")
+    sample_note = []
+    if len(rfm) > max_customers:
+        sample_note = [f"fitted on a random sample of {max_customers:,} of {len(rfm):,} customers"]
+        rfm = rfm.sample(max_customers, random_state=0)
     collapsed = compress(rfm)
     if model == "pareto_nbd":
         # lifetimes' Pareto/NBD likelihood is NaN at recency == T for frequent buyers (a
@@ -147,7 +158,7 @@ def fit_purchase_model(rfm: pd.DataFrame, model: str = "bgnbd") -> FittedModel:
         if not math.isfinite(ll):
             errors.append(f"penalizer {penalizer}: log-likelihood {ll}")
             continue
-        notes = [f"converged only with penalizer {penalizer}"] if penalizer else []
+        notes = sample_note + ([f"converged only with penalizer {penalizer}"] if penalizer else [])
         fitted = FittedModel(model, fitter, params, ll, penalizer, len(rfm), notes)
         _diagnose(fitted)
         return fitted

@@ -167,3 +167,16 @@ def test_holdout_metrics():
     assert m["predicted_purchases"] == 6.0 and m["actual_purchases"] == 6.0
     assert m["aggregate_error_pct"] == 0.0
     assert m["mae"] == pytest.approx((0 + 2 + 2) / 3)
+
+
+def test_large_populations_are_fitted_on_a_fixed_sample():
+    rfm = simulated_rfm(n=3000)
+    sampled = fit_purchase_model(rfm, "bgnbd", max_customers=1000)
+    again = fit_purchase_model(rfm, "bgnbd", max_customers=1000)
+    assert sampled.customers == 1000
+    assert "fitted on a random sample of 1,000 of 3,000 customers" in sampled.notes
+    assert sampled.params == again.params  # the same sample every time
+    full = fit_purchase_model(rfm, "bgnbd")
+    assert sampled.params["r"] / sampled.params["alpha"] == pytest.approx(
+        full.params["r"] / full.params["alpha"], rel=0.2
+    )
