@@ -45,12 +45,14 @@ def ingest_landing(context: dg.AssetExecutionContext, cif: CifResource):
         )
     by_source = summarize(results)
     failed = [f"{r.path}: {r.reason}" for r in results if r.status == "failed"]
+    drift = [f"schema drift in {r.path}: {note}" for r in results for note in r.schema_drift]
     for key in RAW_KEYS:
         yield dg.MaterializeResult(
             asset_key=key,
             metadata={
                 "by_source": dg.MetadataValue.json(by_source),
                 "failed_files": dg.MetadataValue.json(failed),
+                "warnings": dg.MetadataValue.json(drift),
             }
             if key == RAW_KEYS[0]
             else None,
