@@ -161,7 +161,18 @@ def clean_stale_work(published: Path, keep: str | None = None) -> list[Path]:
 
 DERIVED_SCHEMAS = ("staging", "intermediate", "marts")
 # Core tables written by Python, not dbt: a full refresh must keep them (stable keys).
-KEPT_CORE_TABLES = frozenset({"customer_identity_map", "customer_key_changes"})
+KEPT_CORE_TABLES = frozenset(
+    {
+        "customer_identity_map",
+        "customer_key_changes",
+        "customer_key_lookup",
+        "customer_household",
+        "household_key_changes",
+        "identity_model",
+        "identity_records",
+        "identity_pairs",
+    }
+)
 
 
 def drop_derived_relations(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -67,12 +67,17 @@ def ingest_landing(context: dg.AssetExecutionContext, cif: CifResource):
         dg.AssetKey(["intermediate", "int_customer_records_unioned"]),
         dg.AssetKey(["intermediate", "int_transactions_unioned"]),
         dg.AssetKey(["intermediate", "int_interactions_unioned"]),
+        dg.AssetKey(["staging", "stg_branch__account_holders"]),
+        dg.AssetKey(["staging", "stg_app__profiles"]),
+        dg.AssetKey(["staging", "stg_callcentre__contacts"]),
+        dg.AssetKey(["staging", "stg_branch__customers"]),
     ],
 )
 def customer_identity_map(
     context: dg.AssetExecutionContext, cif: CifResource
 ) -> dg.MaterializeResult:
-    """Resolve which source records are the same person, with stable keys (ingest/identity.py)."""
+    """Resolve which source records are the same person and which form a household, with
+    stable keys (ingest/identity/)."""
     with cif.connect(context) as con:
         result = resolve_identities(con)
     return dg.MaterializeResult(
@@ -81,6 +86,10 @@ def customer_identity_map(
             "customers": result.customers,
             "new_customers": result.new_customers,
             "merges": result.merges,
+            "splits": result.splits,
+            "households": result.households,
+            "compared_records": result.compared_records,
+            "model_trained": result.model_trained,
         }
     )
 

@@ -1,68 +1,78 @@
+import numpy as np
 import pandas as pd
 
 from ingest.identity import assign_stable_keys, link_records
+from ingest.identity.households import assign_households, household_edges
+from ingest.identity.keys import key_lookup
+from ingest.identity.quality import pairwise_score
+from ingest.identity.records import standard_given
+
+COLS = ["source_system", "source_customer_id", "national_id", "given", "surname", "email", "phone"]
 
 
 def records(rows):
-    cols = [
-        "source_system",
-        "source_customer_id",
-        "national_id",
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-    ]
-    return pd.DataFrame(rows, columns=cols)
+    df = pd.DataFrame(rows, columns=COLS)
+    df["party_type"] = "person"
+    df["uid"] = df.source_system + ":" + df.source_customer_id
+    df["email_user"] = df.email.str.split("@").str[0]
+    df["first_seen_at"] = pd.Timestamp("2025-01-01")
+    return df
 
 
 RECORDS = records(
     [
         ("branch", "B1", "123", "ann", "lee", "ann@x.com", "+441"),
-        ("web", "W1", None, "ann", "lee", "ann@x.com", None),  # same email and name as B1
-        ("app", "A1", None, "ann", "lee", None, "+441"),  # same phone and name as B1
-        (
-            "web",
-            "W2",
-            None,
-            "bob",
-            "lee",
-            "ann@x.com",
-            None,
-        ),  # shares Ann's email: a household, not Ann
+        ("web", "W1", None, "ann", "lee", "ann@x.com", None),  # same email and forename as B1
+        ("app", "A1", None, "ann", None, None, "+441"),  # same phone and forename as B1
+        ("web", "W2", None, "bob", "lee", "ann@x.com", "+441"),  # shares Ann's contacts: not Ann
         ("branch", "B2", "123", "anne", "leigh", None, None),  # same national id as B1
+        ("email", "ann@x.com", None, None, None, "ann@x.com", None),  # nameless sign-up
         ("crm", "C9", None, None, None, None, None),  # known only from activity
     ]
 )
+EMPTY = pd.DataFrame(columns=["source_system", "source_customer_id", "customer_key"])
+
+
+def test_nicknames_map_to_the_formal_name():
+    assert list(standard_given(pd.Series(["bob", "robert", None, "liz"]))) == [
+        "robert",
+        "robert",
+        None,
+        "elizabeth",
+    ]
 
 
 def test_deterministic_rules_link_strong_identifiers_only():
     linked = link_records(RECORDS)
     cluster = dict(zip(linked.source_customer_id, linked.cluster, strict=True))
-    assert cluster["B1"] == cluster["W1"] == cluster["A1"] == cluster["B2"]
-    assert cluster["W2"] != cluster["B1"]
+    assert cluster["B1"] == cluster["W1"] == cluster["A1"] == cluster["B2"] == cluster["ann@x.com"]
+    assert cluster["W2"] != cluster["B1"]  # shared e-mail and phone alone never link
     assert linked.set_index("source_customer_id").match_rule.to_dict() == {
         "B1": "national_id",
         "W1": "email_and_name",
         "A1": "phone_and_name",
         "W2": "singleton",
         "B2": "national_id",
+        "ann@x.com": "contact_of_named_record",
         "C9": "singleton",
     }
 
 
-def test_keys_are_stable_across_runs_and_new_records_join_existing_customers():
-    first, merges = assign_stable_keys(
-        link_records(RECORDS),
-        pd.DataFrame(columns=["source_system", "source_customer_id", "customer_key"]),
-    )
-    assert merges == []
-    assert first.customer_key.nunique() == 3
-    again, _ = assign_stable_keys(link_records(RECORDS), first)
-    assert again.set_index("source_customer_id").customer_key.equals(
-        first.set_index("source_customer_id").customer_key
-    )
+def test_probabilistic_pairs_join_clusters():
+    pairs = pd.DataFrame({"uid_l": ["web:W2"], "uid_r": ["crm:C9"], "match_probability": [0.9]})
+    linked = link_records(RECORDS, pairs)
+    cluster = dict(zip(linked.source_customer_id, linked.cluster, strict=True))
+    assert cluster["W2"] == cluster["C9"] != cluster["B1"]
+    assert linked.set_index("source_customer_id").match_rule["C9"] == "probabilistic"
 
+
+def test_keys_are_stable_across_runs_and_new_records_join_existing_customers():
+    first, changes = assign_stable_keys(link_records(RECORDS), EMPTY)
+    assert changes == []
+    assert first.customer_key.nunique() == 3
+    again, changes = assign_stable_keys(link_records(RECORDS), first)
+    assert changes == []
+    assert again.customer_key.tolist() == first.customer_key.tolist()
     grown = pd.concat(
         [
             RECORDS,
@@ -72,9 +82,10 @@ def test_keys_are_stable_across_runs_and_new_records_join_existing_customers():
                     ("web", "W4", None, "cat", "ng", "cat@x.com", None),
                 ]
             ),
-        ]
+        ],
+        ignore_index=True,
     )
-    third, _ = assign_stable_keys(link_records(grown.reset_index(drop=True)), first)
+    third, _ = assign_stable_keys(link_records(grown), first)
     keys = third.set_index("source_customer_id").customer_key
     assert keys["W3"] == keys["B1"]
     assert keys["W4"] == first.customer_key.max() + 1
@@ -89,7 +100,68 @@ def test_two_known_customers_found_to_be_one_merge_into_the_smaller_key():
             "customer_key": [7, 3],
         }
     )
-    mapped, merges = assign_stable_keys(link_records(RECORDS), previous)
+    mapped, changes = assign_stable_keys(link_records(RECORDS), previous)
     keys = mapped.set_index("source_customer_id").customer_key
     assert keys["B1"] == keys["W1"] == 3
-    assert merges == [(7, 3, "email_and_name,national_id,phone_and_name")]
+    assert changes == [
+        ("merge", 7, 3, "contact_of_named_record,email_and_name,national_id,phone_and_name")
+    ]
+    history = pd.DataFrame(
+        [("merge", 7, 3, "", pd.Timestamp("2025-01-01"))],
+        columns=["change_type", "old_customer_key", "new_customer_key", "evidence", "changed_at"],
+    )
+    lookup = key_lookup(mapped.customer_key.to_numpy(), history).set_index("customer_key")
+    assert lookup.current_customer_key[7] == 3  # the old key still resolves
+    assert lookup.current_customer_key[3] == 3
+
+
+def test_a_customer_found_to_be_two_splits_and_the_larger_part_keeps_the_key():
+    # previously W2 (Bob) had been put with Ann under key 5
+    previous = pd.DataFrame(
+        {
+            "source_system": ["branch", "web", "web"],
+            "source_customer_id": ["B1", "W1", "W2"],
+            "customer_key": [5, 5, 5],
+        }
+    )
+    mapped, changes = assign_stable_keys(link_records(RECORDS), previous)
+    keys = mapped.set_index("source_customer_id").customer_key
+    assert keys["B1"] == keys["W1"] == 5
+    assert keys["W2"] == 6 and keys["C9"] == 7
+    assert changes == [("split", 5, 6, "")]
+
+
+def test_households_from_shared_address_contacts_and_joint_accounts():
+    members = pd.DataFrame(
+        {
+            "customer_key": [1, 2, 3, 4, 5, 6],
+            "surname": ["lee", "lee", "ng", "ng", "ho", "fox"],
+            "postcode_key": ["A1", "A1", "B2", None, "C3", "D4"],
+            "address_key": ["1oak", "1oak", "2elm", None, "3ash", "4fir"],
+            "email": [None, None, "ng@x", "ng@x", None, None],
+            "phone": [None, None, None, None, None, None],
+            "party_type": "person",
+        }
+    )
+    holders = pd.DataFrame({"account_id": ["G1", "G1", "G2"], "customer_key": [5, 6, 5]})
+    edges = household_edges(members, holders)
+    households, changes = assign_households(np.array([1, 2, 3, 4, 5, 6]), edges, EMPTY_HH)
+    hh = households.set_index("customer_key").household_key
+    assert hh[1] == hh[2] and hh[3] == hh[4] and hh[5] == hh[6]
+    assert len(set(hh)) == 3 and changes == []
+    rules = households.set_index("customer_key").household_rule
+    assert rules[2] == "same_address" and rules[4] == "shared_email" and rules[6] == "joint_account"
+    again, _ = assign_households(np.array([1, 2, 3, 4, 5, 6, 7]), edges, households)
+    assert (
+        again.set_index("customer_key").household_key[[1, 3, 5]].tolist() == hh[[1, 3, 5]].tolist()
+    )
+    assert again.set_index("customer_key").household_key[7] == hh.max() + 1
+
+
+EMPTY_HH = pd.DataFrame(columns=["customer_key", "household_key"])
+
+
+def test_pairwise_score_counts_pairs():
+    frame = pd.DataFrame({"pred": [1, 1, 1, 2], "true": [1, 1, 2, 2]})
+    score = pairwise_score(frame, "pred", "true")
+    assert (round(score.precision, 3), round(score.recall, 3)) == (0.333, 0.5)

@@ -82,9 +82,8 @@ scores as (
 households as (
     select
         customer_key,
-        min(customer_key) over (partition by lower(address_line), postcode) as household_key
-    from customers
-    where address_line is not null and postcode is not null
+        household_key
+    from {{ source('core', 'customer_household') }}
 ),
 
 valued as (

@@ -1,0 +1,77 @@
+"""Stable keys: a group keeps the key its members had; merges and splits are logged."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+Change = tuple[str, int, int, str]  # (merge|split, old key, new key, evidence)
+
+
+def stable_keys(
+    members: pd.DataFrame, previous: pd.DataFrame, item: list[str], key: str
+) -> tuple[pd.Series, list[Change]]:
+    """Key per row of `members` (columns item + cluster [+ evidence]) from `previous` (item + key).
+
+    A cluster holding items with several previous keys keeps the smallest (the others merge
+    into it); a previous key now spread over several clusters stays with the cluster holding
+    most of its items and the others get new keys (splits). New clusters get max + 1, ..."""
+    keyed = members.merge(previous[[*item, key]], on=item, how="left")
+    if "evidence" not in keyed:
+        keyed["evidence"] = ""
+    evidence = keyed.groupby("cluster").evidence.agg(
+        lambda s: ",".join(sorted(set(s.fillna("")) - {"", "singleton"}))
+    )
+    next_key = int(previous[key].max()) + 1 if len(previous) else 1
+    counts = keyed.dropna(subset=[key]).groupby([key, "cluster"]).size().reset_index(name="n")
+    counts = counts.sort_values([key, "n", "cluster"], ascending=[True, False, True])
+    heir = counts.drop_duplicates(key).set_index(key).cluster.astype(int)
+    cluster_key: dict[int, int] = {}
+    changes: list[Change] = []
+    for old, cluster in heir.items():
+        if cluster not in cluster_key:
+            cluster_key[cluster] = int(old)
+        else:
+            changes.append(("merge", int(old), cluster_key[cluster], evidence[cluster]))
+    for cluster in sorted(set(keyed.cluster.astype(int)) - set(cluster_key)):
+        cluster_key[cluster] = next_key
+        next_key += 1
+    for old, cluster in zip(counts[key].astype(int), counts.cluster.astype(int), strict=True):
+        if heir[old] != cluster:
+            changes.append(("split", old, cluster_key[cluster], evidence[cluster]))
+    return keyed.cluster.map(cluster_key).astype("int64"), changes
+
+
+def assign_stable_keys(
+    linked: pd.DataFrame, previous: pd.DataFrame
+) -> tuple[pd.DataFrame, list[Change]]:
+    """customer_key per record of `linked` (source_system, source_customer_id, cluster,
+    match_rule) reusing the keys of `previous`; returns (map, changes)."""
+    item = ["source_system", "source_customer_id"]
+    members = linked.assign(evidence=linked.get("match_rule", pd.Series("", index=linked.index)))
+    keys, changes = stable_keys(
+        members[[*item, "cluster", "evidence"]], previous, item, "customer_key"
+    )
+    out = linked.drop(columns=["cluster"]).reset_index(drop=True)
+    out["customer_key"] = keys.to_numpy()
+    return out, changes
+
+
+def key_lookup(current_keys: np.ndarray, history: pd.DataFrame) -> pd.DataFrame:
+    """Every key ever issued -> the key that now stands for it (merged keys follow their merge
+    chain; a key that was split keeps resolving to the part that kept it)."""
+    current = {int(k) for k in current_keys}
+    target = {int(k): int(k) for k in current}
+    merges = history[history.change_type == "merge"].sort_values("changed_at")
+    follow = dict(
+        zip(merges.old_customer_key.astype(int), merges.new_customer_key.astype(int), strict=True)
+    )
+    for old in follow:
+        k, seen = old, set()
+        while k in follow and k not in current and k not in seen:
+            seen.add(k)
+            k = follow[k]
+        target[old] = k
+    return pd.DataFrame(
+        {"customer_key": list(target), "current_customer_key": list(target.values())}
+    ).sort_values("customer_key", ignore_index=True)

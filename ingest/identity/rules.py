@@ -1,0 +1,96 @@
+"""Deterministic rules: pairs of records that share a strong identifier.
+
+E-mail addresses and phone numbers are shared within households (a partner using the other's
+address, the household landline), so they only link records whose forenames agree too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# rule -> the fields that must all be present and equal
+DETERMINISTIC_RULES: dict[str, tuple[str, ...]] = {
+    "national_id": ("national_id", "party_type"),
+    "email_and_name": ("email", "given"),
+    "phone_and_name": ("phone", "given"),
+}
+
+
+def rule_edges(records: pd.DataFrame) -> pd.DataFrame:
+    """Edges (left, right, rule) between record positions that a deterministic rule links.
+
+    Each group of records sharing a rule's key is linked as a star from its first record."""
+    parts = []
+    for rule, fields in DETERMINISTIC_RULES.items():
+        cols = [f for f in fields if f in records.columns]
+        if len(cols) < len(fields):
+            continue
+        present = records[cols].notna().all(axis=1).to_numpy()
+        if not present.any():
+            continue
+        sub = records.loc[present, cols].astype(str)
+        group = sub.groupby(cols, sort=False).ngroup().to_numpy()
+        pos = np.flatnonzero(present)
+        first = pd.Series(pos).groupby(group).transform("min").to_numpy()
+        keep = first != pos
+        parts.append(pd.DataFrame({"left": first[keep], "right": pos[keep], "rule": rule}))
+    if "referenced_customer_id" in records.columns:
+        # a caller who gave their branch customer number is that branch customer
+        branch = pd.Series(
+            np.flatnonzero(records.source_system.to_numpy() == "branch"),
+            index=records.source_customer_id[records.source_system == "branch"].to_numpy(),
+        )
+        branch = branch[~branch.index.duplicated()]
+        ref = records.referenced_customer_id
+        callers = np.flatnonzero(ref.notna().to_numpy())
+        target = branch.reindex(ref.iloc[callers].to_numpy()).to_numpy()
+        ok = ~np.isnan(target)
+        parts.append(
+            pd.DataFrame(
+                {"left": target[ok].astype(int), "right": callers[ok], "rule": "customer_number"}
+            )
+        )
+    if not parts:
+        return pd.DataFrame({"left": [], "right": [], "rule": []}).astype(
+            {"left": int, "right": int}
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def attach_nameless(records: pd.DataFrame, cluster: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Records without any name (e.g. newsletter sign-ups) join the customer owning their
+    e-mail or phone. When several customers share it (a household), the one whose name the
+    e-mail's user part spells wins, then the one seen first. Returns (cluster, attached)."""
+    cluster = cluster.copy()
+    nameless = (records.given.isna() & records.surname.isna()).to_numpy()
+    named = ~nameless
+    attached = np.zeros(len(records), dtype=bool)
+    for field in ("email", "phone"):
+        todo = nameless & ~attached & records[field].notna().to_numpy()
+        if not todo.any():
+            continue
+        owners = records.loc[
+            named & records[field].notna().to_numpy(), [field, "given", "surname", "first_seen_at"]
+        ]
+        owners = owners.assign(cluster=cluster[owners.index.to_numpy()])
+        wanted = records.loc[todo, [field, "email_user"]].assign(pos=np.flatnonzero(todo))
+        cand = wanted.merge(owners, on=field)
+        if cand.empty:
+            continue
+        user = cand.email_user.fillna("").to_numpy()
+        spells = np.array(
+            [
+                (2 if s and s in u else 0) + (1 if g and g in u else 0)
+                for u, g, s in zip(
+                    user, cand.given.fillna(""), cand.surname.fillna(""), strict=True
+                )
+            ]
+        )
+        cand = cand.assign(spells=-spells).sort_values(
+            ["pos", "spells", "first_seen_at", "cluster"]
+        )
+        best = cand.drop_duplicates("pos")
+        cluster[best.pos.to_numpy()] = best.cluster.to_numpy()
+        attached[best.pos.to_numpy()] = True
+    return cluster, attached
