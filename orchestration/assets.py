@@ -16,6 +16,8 @@ from orchestration.resources import PUBLISH_KEY, CifResource
 
 RAW_KEYS = [dg.AssetKey(["raw", layout.raw_table]) for layout in load_layouts().values()]
 IDENTITY_KEY = dg.AssetKey(["core", "customer_identity_map"])
+HOUSEHOLD_KEY = dg.AssetKey(["core", "customer_household"])
+KEY_LOOKUP_KEY = dg.AssetKey(["core", "customer_key_lookup"])
 SCORES_KEY = dg.AssetKey(["scores", "customer_scores"])
 MODEL_RUNS_KEY = dg.AssetKey(["scores", "model_runs"])
 EXPORT_KEY = dg.AssetKey(["marts_export"])
@@ -59,39 +61,60 @@ def ingest_landing(context: dg.AssetExecutionContext, cif: CifResource):
         )
 
 
-@dg.asset(
-    key=IDENTITY_KEY,
-    group_name="core",
-    kinds={"python", "duckdb"},
-    deps=[
-        dg.AssetKey(["intermediate", "int_customer_records_unioned"]),
-        dg.AssetKey(["intermediate", "int_transactions_unioned"]),
-        dg.AssetKey(["intermediate", "int_interactions_unioned"]),
-        dg.AssetKey(["staging", "stg_branch__account_holders"]),
-        dg.AssetKey(["staging", "stg_app__profiles"]),
-        dg.AssetKey(["staging", "stg_callcentre__contacts"]),
-        dg.AssetKey(["staging", "stg_branch__customers"]),
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            IDENTITY_KEY,
+            group_name="core",
+            kinds={"python", "duckdb"},
+            description="Source record -> stable customer_key (ingest/identity/)",
+            deps=[
+                dg.AssetKey(["intermediate", "int_customer_records_unioned"]),
+                dg.AssetKey(["intermediate", "int_transactions_unioned"]),
+                dg.AssetKey(["intermediate", "int_interactions_unioned"]),
+                dg.AssetKey(["staging", "stg_branch__account_holders"]),
+                dg.AssetKey(["staging", "stg_app__profiles"]),
+                dg.AssetKey(["staging", "stg_callcentre__contacts"]),
+                dg.AssetKey(["staging", "stg_branch__customers"]),
+            ],
+        ),
+        dg.AssetSpec(
+            HOUSEHOLD_KEY,
+            group_name="core",
+            kinds={"python", "duckdb"},
+            description="customer_key -> stable household_key with its evidence",
+            deps=[IDENTITY_KEY],
+        ),
+        dg.AssetSpec(
+            KEY_LOOKUP_KEY,
+            group_name="core",
+            kinds={"python", "duckdb"},
+            description="Every customer_key ever issued -> its current key",
+            deps=[IDENTITY_KEY],
+        ),
     ],
+    can_subset=False,
+    name="customer_identity_map",
 )
-def customer_identity_map(
-    context: dg.AssetExecutionContext, cif: CifResource
-) -> dg.MaterializeResult:
+def customer_identity_map(context: dg.AssetExecutionContext, cif: CifResource):
     """Resolve which source records are the same person and which form a household, with
     stable keys (ingest/identity/)."""
     with cif.connect(context) as con:
         result = resolve_identities(con)
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
+        asset_key=IDENTITY_KEY,
         metadata={
             "source_records": result.records,
             "customers": result.customers,
             "new_customers": result.new_customers,
             "merges": result.merges,
             "splits": result.splits,
-            "households": result.households,
             "compared_records": result.compared_records,
             "model_trained": result.model_trained,
-        }
+        },
     )
+    yield dg.MaterializeResult(asset_key=HOUSEHOLD_KEY, metadata={"households": result.households})
+    yield dg.MaterializeResult(asset_key=KEY_LOOKUP_KEY)
 
 
 @dg.multi_asset(

@@ -48,6 +48,8 @@ EXPECTED_ASSETS = {
     "intermediate/int_transactions_unioned",
     "intermediate/int_interactions_unioned",
     "core/customer_identity_map",
+    "core/customer_household",
+    "core/customer_key_lookup",
     "core/dim_customer",
     "core/fct_transactions",
     "core/fct_interactions",
