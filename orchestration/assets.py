@@ -21,7 +21,22 @@ KEY_LOOKUP_KEY = dg.AssetKey(["core", "customer_key_lookup"])
 SCORES_KEY = dg.AssetKey(["scores", "customer_scores"])
 MODEL_RUNS_KEY = dg.AssetKey(["scores", "model_runs"])
 EXPORT_KEY = dg.AssetKey(["marts_export"])
-MART_KEYS = [dg.AssetKey(["marts", "customer_360"])]
+MART_KEYS = [
+    dg.AssetKey(["marts", name])
+    for name in (
+        "customer_360",
+        "households",
+        "customer_segments",
+        "customer_segment_history",
+        "key_accounts",
+        "key_account_performance",
+        "customer_touchpoints",
+        "customer_experience",
+        "win_back_candidates",
+        "campaign_responses",
+        "kpi_daily",
+    )
+]
 
 
 @dg.multi_asset(

@@ -79,6 +79,18 @@ scores as (
     where as_of_date = {{ as_of_date() }}
 ),
 
+value_tiers as (
+    select
+        customer_key,
+        segment as value_segment
+    from {{ ref('customer_segments') }}
+    where scheme = 'value_tier'
+),
+
+key_accounts as (
+    select customer_key from {{ ref('key_accounts') }}
+),
+
 households as (
     select
         customer_key,
@@ -120,7 +132,9 @@ valued as (
         scores.clv_net_12m,
         scores.clv_gross_36m,
         scores.clv_net_36m,
-        percent_rank() over (order by coalesce(scores.clv_net_36m, 0)) as clv_percentile
+        percent_rank() over (order by coalesce(scores.clv_net_36m, 0)) as clv_percentile,
+        coalesce(value_tiers.value_segment, 'prospect') as value_segment,
+        key_accounts.customer_key is not null as is_key_account
     from customers
     left join identifiers on customers.customer_key = identifiers.customer_key
     left join channels on customers.customer_key = channels.customer_key
@@ -128,6 +142,8 @@ valued as (
     left join complaints on customers.customer_key = complaints.customer_key
     left join scores on customers.customer_key = scores.customer_key
     left join households on customers.customer_key = households.customer_key
+    left join value_tiers on customers.customer_key = value_tiers.customer_key
+    left join key_accounts on customers.customer_key = key_accounts.customer_key
 )
 
 select
@@ -164,11 +180,6 @@ select
     clv_gross_36m,
     clv_net_36m,
     clv_percentile,
-    case
-        when first_activity_at is null then 'prospect'
-        when clv_percentile >= 0.9 then 'top value'
-        when clv_percentile >= 0.5 then 'mid value'
-        else 'low value'
-    end as value_segment,
-    coalesce(clv_percentile >= {{ var('key_account_clv_percentile', 0.99) }}, false) as is_key_account
+    value_segment,
+    is_key_account
 from valued

@@ -1,0 +1,194 @@
+"""The department marts on a real nightly run: populated, consistent, rules reproduced, exported."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from orchestration.dbt_files import DBT_PROJECT_DIR, dbt_executable
+from tests.conftest import DEMO_END
+
+pytestmark = pytest.mark.slow
+AS_OF = DEMO_END.isoformat()
+MARTS = [
+    "customer_360",
+    "households",
+    "customer_segments",
+    "customer_segment_history",
+    "key_accounts",
+    "key_account_performance",
+    "customer_touchpoints",
+    "customer_experience",
+    "win_back_candidates",
+    "campaign_responses",
+    "kpi_daily",
+]
+SCHEMES = {"rfm", "value_tier", "life_cycle", "age_band", "preferred_channel", "channel_mix"}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, demo_landing, dbt_manifest) -> Path:
+    root = tmp_path_factory.mktemp("marts")
+    shutil.copytree(demo_landing, root / "landing")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CIF_")}
+    run = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "run", "--as-of", AS_OF],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return root
+
+
+@pytest.fixture(scope="module")
+def wh(site):
+    con = duckdb.connect(str(site / "warehouse" / "cif.duckdb"), read_only=True)
+    yield con
+    con.close()
+
+
+def df(con, sql: str) -> pd.DataFrame:
+    return con.execute(sql).df()
+
+
+def test_every_mart_is_populated(wh):
+    for mart in MARTS:
+        assert wh.execute(f"select count(*) from marts.{mart}").fetchone()[0] > 0, mart
+
+
+def test_one_segment_per_customer_and_scheme_matching_customer_360(wh):
+    seg = df(wh, "select * from marts.customer_segments")
+    customers = wh.execute("select count(*) from marts.customer_360").fetchone()[0]
+    assert set(seg["scheme"]) == SCHEMES
+    assert (seg.groupby("scheme")["customer_key"].nunique() == customers).all()
+    assert not seg.duplicated(["customer_key", "scheme"]).any()
+    c360 = df(wh, "select customer_key, value_segment, is_key_account from marts.customer_360")
+    tiers = seg[seg["scheme"] == "value_tier"].set_index("customer_key")["segment"]
+    assert (c360.set_index("customer_key")["value_segment"] == tiers).all()
+    keys = set(df(wh, "select customer_key from marts.key_accounts")["customer_key"])
+    assert set(c360.loc[c360["is_key_account"], "customer_key"]) == keys
+
+
+def test_segment_history_reports_movement(wh):
+    hist = df(wh, "select * from marts.customer_segment_history where scheme = 'life_cycle'")
+    assert hist["as_of_date"].nunique() > 1
+    assert hist["is_change"].any()
+    changed = hist[hist["is_change"]]
+    assert (changed["previous_segment"] != changed["segment"]).all()
+    assert (hist["segment_since"] <= hist["as_of_date"]).all()
+
+
+def test_key_accounts_name_the_criteria_that_made_them_key(wh):
+    ka = df(wh, "select * from marts.key_accounts")
+    names = {
+        "meets_clv_share": "top_clv_share",
+        "meets_revenue": "revenue",
+        "meets_products": "products",
+        "meets_managed": "managed",
+    }
+    for _, row in ka.iterrows():
+        expected = [label for flag, label in names.items() if row[flag]]
+        assert row["key_criteria"].split(", ") == expected
+    assert {"person", "institution"} <= set(ka["customer_type"])
+
+
+def test_key_account_actual_vs_target_reproduces_a_hand_computation(wh):
+    perf = df(wh, "select * from marts.key_account_performance where is_period_complete")
+    row = perf.sort_values(["revenue_actual", "ka_id"], ascending=False).iloc[0]
+    txns = df(
+        wh,
+        f"select occurred_on, amount from core.fct_transactions where customer_key = {row['customer_key']}",
+    )
+    in_period = txns[
+        (txns["occurred_on"] >= row["period_start"]) & (txns["occurred_on"] <= row["period_end"])
+    ]
+    actual = float(in_period["amount"].sum())
+    target = df(
+        wh,
+        "select revenue_target, wallet_estimate from staging.stg_kam__targets "
+        f"where source_customer_id = '{row['ka_id']}' and period = '{row['period']}'",
+    ).iloc[0]
+    assert float(row["revenue_actual"]) == pytest.approx(actual)
+    assert row["revenue_attainment"] == pytest.approx(
+        actual / float(target["revenue_target"]), rel=1e-5
+    )
+    assert row["share_of_wallet_actual"] == pytest.approx(
+        actual / float(target["wallet_estimate"]), rel=1e-5
+    )
+
+
+def test_the_rule_unit_tests_pass_against_the_built_warehouse(site, tmp_path):
+    """dbt unit tests: life cycle, RFM, key-account criteria, the hand-computed actual vs target."""
+    copy = tmp_path / "cif.duckdb"
+    shutil.copy(site / "warehouse" / "cif.duckdb", copy)
+    result = subprocess.run(
+        [
+            dbt_executable(),
+            "test",
+            "--select",
+            "test_type:unit",
+            "--vars",
+            json.dumps({"warehouse_path": str(copy), "as_of": AS_OF}),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(tmp_path / "target"),
+        ],
+        cwd=DBT_PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    for name in (
+        "life_cycle_stages_follow_the_documented_rules",
+        "rfm_scores_and_named_segments",
+        "key_account_criteria",
+        "key_account_actual_vs_target_hand_computed",
+    ):
+        assert name in result.stdout
+
+
+def test_kpi_daily_balances_active_customers(wh):
+    kpi = df(wh, "select * from marts.kpi_daily order by kpi_date")
+    assert kpi["kpi_date"].is_unique and kpi["kpi_date"].max().date() == DEMO_END
+    flow = kpi["active_customers"].shift(1) + kpi["new_customers"] + kpi["won_back_customers"]
+    flow -= kpi["lapsed_customers"]
+    assert (flow.iloc[1:] == kpi["active_customers"].iloc[1:]).all()
+    assert kpi["revenue"].sum() > 0 and kpi["retention_rate_30d"].dropna().between(0, 1).all()
+    total = wh.execute(
+        f"select sum(amount) from core.fct_transactions where occurred_on >= date '{kpi['kpi_date'].min().date()}'"
+    ).fetchone()[0]
+    assert float(kpi["revenue"].sum()) == pytest.approx(float(total))
+
+
+def test_win_back_ranks_lapsed_customers_by_value_at_stake(wh):
+    wb = df(wh, "select * from marts.win_back_candidates order by win_back_rank")
+    assert set(wb["life_cycle_stage"]) <= {"lapsed", "at risk"}
+    assert wb["value_at_stake"].is_monotonic_decreasing
+
+
+def test_exports_validate_against_the_manifest(site, wh):
+    latest = site / "exports" / "latest"
+    manifest = json.loads((latest / "manifest.json").read_text())
+    assert manifest["as_of"] == AS_OF
+    tables = {t["table"]: t for t in manifest["tables"]}
+    assert set(MARTS) <= set(tables)
+    for name, meta in tables.items():
+        parquet = pq.ParquetFile(latest / meta["file"])
+        assert parquet.metadata.num_rows == meta["rows"], name
+        assert parquet.schema_arrow.names == [c["name"] for c in meta["columns"]], name
+        assert not set(meta["pii_columns_excluded"]) & set(parquet.schema_arrow.names)
+        in_db = wh.execute(f"select count(*) from marts.{name}").fetchone()[0]
+        assert in_db == meta["rows"], name
+    assert {"first_name", "email"} <= set(tables["customer_360"]["pii_columns_excluded"])
