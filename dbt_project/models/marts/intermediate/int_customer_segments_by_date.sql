@@ -88,14 +88,18 @@ segments as (
     union all
 
     select
-        customer_key,
-        as_of_date,
+        lifecycle.customer_key,
+        lifecycle.as_of_date,
         'rfm' as scheme,
-        rfm_segment as segment,
-        rfm_cell as segment_detail,
-        cast(100 * recency_score + 10 * frequency_score + monetary_score as {{ dbt.type_float() }})
+        coalesce(rfm.rfm_segment, 'prospect') as segment,
+        rfm.rfm_cell as segment_detail,
+        cast(100 * rfm.recency_score + 10 * rfm.frequency_score + rfm.monetary_score as {{ dbt.type_float() }})
             as segment_score
-    from rfm
+    from lifecycle
+    left join rfm
+        on
+            lifecycle.customer_key = rfm.customer_key
+            and lifecycle.as_of_date = rfm.as_of_date
 
     union all
 
