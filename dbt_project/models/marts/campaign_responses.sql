@@ -1,3 +1,4 @@
+{%- set double = api.Column.translate_type('double') -%}
 {#-
     E-mail campaign responses by the recipients' current segment (life cycle, value tier, RFM)
     and preferred channel: sends, opens, clicks, unsubscribes, and purchases within 14 days of a send.
@@ -77,9 +78,9 @@ select
     cast(sum(recipients.unsubscribed) as {{ dbt.type_bigint() }}) as unsubscribes,
     cast(sum(converted.purchased) as {{ dbt.type_bigint() }}) as purchasers_14d,
     cast(sum(converted.revenue) as decimal(38, 2)) as revenue_14d,
-    cast(sum(recipients.opened) as {{ dbt.type_float() }}) / nullif(sum(recipients.was_sent), 0) as open_rate,
-    cast(sum(recipients.clicked) as {{ dbt.type_float() }}) / nullif(sum(recipients.was_sent), 0) as click_rate,
-    cast(sum(converted.purchased) as {{ dbt.type_float() }}) / nullif(sum(recipients.was_sent), 0)
+    cast(sum(recipients.opened) as {{ double }}) / nullif(sum(recipients.was_sent), 0) as open_rate,
+    cast(sum(recipients.clicked) as {{ double }}) / nullif(sum(recipients.was_sent), 0) as click_rate,
+    cast(sum(converted.purchased) as {{ double }}) / nullif(sum(recipients.was_sent), 0)
         as conversion_rate_14d
 from recipients
 inner join converted

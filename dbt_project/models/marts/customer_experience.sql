@@ -1,3 +1,4 @@
+{%- set double = api.Column.translate_type('double') -%}
 {#-
     Total customer experience: every touchpoint of a customer summarised, and a 0-100 score:
     start from satisfaction (1-5 mapped to 0-100, 70 when never rated), minus 10 per complaint
@@ -25,13 +26,13 @@ summary as (
                     when is_complaint and resolved_at is not null
                         then {{ dbt.datediff('occurred_at', 'resolved_at', 'minute') }} / 60.0  -- noqa: LT05
                 end
-            ) as {{ dbt.type_float() }}
+            ) as {{ double }}
         ) as avg_resolution_hours,
         cast(
             avg(case when first_contact_resolution then 1.0 when not first_contact_resolution then 0.0 end)
-            as {{ dbt.type_float() }}
+            as {{ double }}
         ) as first_contact_resolution_rate,
-        cast(avg(satisfaction) as {{ dbt.type_float() }}) as avg_satisfaction,
+        cast(avg(satisfaction) as {{ double }}) as avg_satisfaction,
         count(satisfaction) as ratings,
         cast(sum(case when satisfaction <= 2 then 1 else 0 end) as {{ dbt.type_bigint() }}) as poor_ratings
     from touches
@@ -67,7 +68,7 @@ select
     avg_satisfaction,
     ratings,
     poor_ratings,
-    cast(experience_score as {{ dbt.type_float() }}) as experience_score,
+    cast(experience_score as {{ double }}) as experience_score,
     case
         when experience_score >= 70 then 'good'
         when experience_score >= 45 then 'fair'

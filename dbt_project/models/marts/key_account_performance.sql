@@ -1,3 +1,4 @@
+{%- set double = api.Column.translate_type('double') -%}
 {#- Actual vs target per key account and quarter (targets: the key-account management system). -#}
 with
 
@@ -79,7 +80,7 @@ actuals as (
         cast(coalesce(revenue.revenue_actual, 0) as decimal(38, 2)) as revenue_actual,
         coalesce(products.products_actual, 0) as products_actual,
         measured_until.period_end <= {{ as_of_date() }} as is_period_complete,
-        cast(measured_until.elapsed_days as {{ dbt.type_float() }}) / measured_until.period_days
+        cast(measured_until.elapsed_days as {{ double }}) / measured_until.period_days
             as period_elapsed_share
     from measured_until
     left join revenue
@@ -91,9 +92,9 @@ actuals as (
 attained as (
     select
         *,
-        cast(revenue_actual as {{ dbt.type_float() }}) / nullif(revenue_target, 0) as revenue_attainment,
-        cast(products_actual as {{ dbt.type_float() }}) / nullif(products_target, 0) as products_attainment,
-        cast(revenue_actual as {{ dbt.type_float() }}) / nullif(wallet_estimate, 0) as share_of_wallet_actual
+        cast(revenue_actual as {{ double }}) / nullif(revenue_target, 0) as revenue_attainment,
+        cast(products_actual as {{ double }}) / nullif(products_target, 0) as products_attainment,
+        cast(revenue_actual as {{ double }}) / nullif(wallet_estimate, 0) as share_of_wallet_actual
     from actuals
 ),
 
@@ -128,7 +129,7 @@ select
     share_of_wallet_actual,
     share_of_wallet_actual - share_of_wallet_target as share_of_wallet_gap,
     previous_revenue_actual,
-    cast(revenue_actual as {{ dbt.type_float() }}) / nullif(previous_revenue_actual, 0) - 1 as revenue_growth,
+    cast(revenue_actual as {{ double }}) / nullif(previous_revenue_actual, 0) - 1 as revenue_growth,
     case
         when previous_revenue_attainment is null or revenue_attainment is null then 'first period'
         when not is_period_complete then 'in progress'

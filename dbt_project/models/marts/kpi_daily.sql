@@ -1,3 +1,4 @@
+{%- set double = api.Column.translate_type('double') -%}
 {#-
     Company KPIs per day over the last `kpi_history_days` days, derived from the facts (so the
     whole history is rebuilt each run and past days never change unless late data arrives).
@@ -187,17 +188,17 @@ select
     cast(new_customers as {{ dbt.type_bigint() }}) as new_customers,
     cast(lapsed_customers as {{ dbt.type_bigint() }}) as lapsed_customers,
     cast(won_back_customers as {{ dbt.type_bigint() }}) as won_back_customers,
-    cast(lapsed_customers_30d as {{ dbt.type_float() }}) / nullif(active_customers_30d_ago, 0)
+    cast(lapsed_customers_30d as {{ double }}) / nullif(active_customers_30d_ago, 0)
         as attrition_rate_30d,
-    1 - cast(lapsed_customers_30d as {{ dbt.type_float() }}) / nullif(active_customers_30d_ago, 0)
+    1 - cast(lapsed_customers_30d as {{ double }}) / nullif(active_customers_30d_ago, 0)
         as retention_rate_30d,
     cast(transaction_count as {{ dbt.type_bigint() }}) as transaction_count,
     cast(revenue as decimal(38, 2)) as revenue,
-    cast(avg_clv_net_36m as {{ dbt.type_float() }}) as avg_clv_net_36m,
-    cast(avg_attrition_risk as {{ dbt.type_float() }}) as avg_attrition_risk,
+    cast(avg_clv_net_36m as {{ double }}) as avg_clv_net_36m,
+    cast(avg_attrition_risk as {{ double }}) as avg_attrition_risk,
     cast(interactions as {{ dbt.type_bigint() }}) as interactions,
     cast(complaints as {{ dbt.type_bigint() }}) as complaints,
-    cast(complaints as {{ dbt.type_float() }}) / nullif(interactions, 0) as complaint_rate,
+    cast(complaints as {{ double }}) / nullif(interactions, 0) as complaint_rate,
     cast(complaints_resolved as {{ dbt.type_bigint() }}) as complaints_resolved,
-    cast(avg_resolution_hours as {{ dbt.type_float() }}) as avg_resolution_hours
+    cast(avg_resolution_hours as {{ double }}) as avg_resolution_hours
 from combined

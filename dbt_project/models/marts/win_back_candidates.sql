@@ -1,3 +1,4 @@
+{%- set double = api.Column.translate_type('double') -%}
 {#-
     Lapsed and at-risk customers ranked by the value at stake: the revenue of their last active
     year (365 days up to the last purchase) plus the net 36-month CLV still expected.
@@ -55,7 +56,7 @@ valued as (
             as revenue_last_active_year,
         scores.clv_net_36m,
         scores.p_alive,
-        cast(coalesce(last_year_revenue.revenue_last_active_year, 0) as {{ dbt.type_float() }})
+        cast(coalesce(last_year_revenue.revenue_last_active_year, 0) as {{ double }})
         + greatest(coalesce(scores.clv_net_36m, 0), 0) as value_at_stake,
         last_touch.occurred_at as last_interaction_at,
         last_touch.channel as last_interaction_channel,

@@ -1,3 +1,4 @@
+{%- set double = api.Column.translate_type('double') -%}
 {#- Every segmentation scheme per customer and evaluation date, one row per customer, date, scheme. -#}
 with
 
@@ -82,7 +83,7 @@ segments as (
         'life_cycle' as scheme,
         life_cycle_stage as segment,
         cast(days_since_last_purchase as {{ dbt.type_string() }}) as segment_detail,
-        cast(days_since_last_purchase as {{ dbt.type_float() }}) as segment_score
+        cast(days_since_last_purchase as {{ double }}) as segment_score
     from lifecycle
 
     union all
@@ -93,7 +94,7 @@ segments as (
         'rfm' as scheme,
         coalesce(rfm.rfm_segment, 'prospect') as segment,
         rfm.rfm_cell as segment_detail,
-        cast(100 * rfm.recency_score + 10 * rfm.frequency_score + rfm.monetary_score as {{ dbt.type_float() }})
+        cast(100 * rfm.recency_score + 10 * rfm.frequency_score + rfm.monetary_score as {{ double }})
             as segment_score
     from lifecycle
     left join rfm
@@ -140,7 +141,7 @@ segments as (
             else '65 and over'
         end as segment,
         cast(births.age_years as {{ dbt.type_string() }}) as segment_detail,
-        cast(births.age_years as {{ dbt.type_float() }}) as segment_score
+        cast(births.age_years as {{ double }}) as segment_score
     from lifecycle
     left join (
         select
@@ -163,7 +164,7 @@ segments as (
         'preferred_channel' as scheme,
         coalesce(channel_ranked.channel, 'none') as segment,
         cast(channel_ranked.touches as {{ dbt.type_string() }}) as segment_detail,
-        cast(channel_ranked.touches as {{ dbt.type_float() }}) as segment_score
+        cast(channel_ranked.touches as {{ double }}) as segment_score
     from lifecycle
     left join channel_ranked
         on
@@ -183,7 +184,7 @@ segments as (
             else 'multi-channel'
         end as segment,
         cast(coalesce(channel_ranked.channels_used, 0) as {{ dbt.type_string() }}) as segment_detail,
-        cast(coalesce(channel_ranked.channels_used, 0) as {{ dbt.type_float() }}) as segment_score
+        cast(coalesce(channel_ranked.channels_used, 0) as {{ double }}) as segment_score
     from lifecycle
     left join channel_ranked
         on
