@@ -95,6 +95,8 @@ class IdentityResult:
 
 
 def _record_hashes(records: pd.DataFrame) -> pd.Series:
+    if records.empty:
+        return pd.Series([], dtype=str, index=records.index)
     text = records[model.COLUMNS].astype(str).agg("\x1f".join, axis=1)
     return text.map(lambda v: hashlib.md5(v.encode()).hexdigest())
 
