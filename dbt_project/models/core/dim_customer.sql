@@ -112,11 +112,11 @@ select
     versions.customer_key,
     {% for attribute in attributes %}{{ attribute }},
     {% endfor %}
-    name_source,
-    email_source,
-    address_source,
+    versions.name_source,
+    versions.email_source,
+    versions.address_source,
     case
-        when previous_hash is null then least(versions.updated_at, first_seen.first_seen_at)
+        when versions.previous_hash is null then least(versions.updated_at, first_seen.first_seen_at)
         else versions.updated_at
     end as valid_from,
     lead(versions.updated_at) over (partition by versions.customer_key order by versions.updated_at) as valid_to,
