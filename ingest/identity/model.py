@@ -191,6 +191,14 @@ def train(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, seed: int = 42)
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed)
     settings = linker.misc.save_model_to_json()
+    # A population with no deterministic matches (every record unique, or no e-mail and phone
+    # at all) estimates a prior of 0, which Splink cannot turn into a match weight: fall back
+    # to the default prior.
+    prior = settings.get("probability_two_random_records_match") or 0.0
+    if not 0.0 < prior < 1.0:
+        settings["probability_two_random_records_match"] = base_settings()[
+            "probability_two_random_records_match"
+        ]
     _drop_splink_tables(con)
     return settings
 
@@ -256,8 +264,11 @@ def _veto_weight(settings: dict) -> float:
         math.log2(level["m_probability"] / level["u_probability"])
         for level in name["comparison_levels"]
         if level.get("label_for_charts") in ("surname only", "different")
+        # On small or uniform populations a level may never be observed (probability 0).
+        and (level.get("m_probability") or 0) > 0
+        and (level.get("u_probability") or 0) > 0
     ]
-    return max(weights)
+    return max(weights, default=-math.inf)
 
 
 def _drop_splink_tables(con: duckdb.DuckDBPyConnection) -> None:
