@@ -48,6 +48,8 @@ MART_KEYS = [
     ],
     can_subset=False,
     name="ingest_landing",
+    # A file system hiccup is worth another try: each file loads in its own transaction.
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
 )
 def ingest_landing(context: dg.AssetExecutionContext, cif: CifResource):
     """Load every new landed file into raw.*, quarantining bad rows (ingest/loader.py)."""
@@ -212,7 +214,13 @@ def _checks_of_run(context: dg.AssetExecutionContext) -> list[dict]:
     return checks
 
 
-@dg.asset(key=EXPORT_KEY, group_name="exports", kinds={"parquet"}, deps=[PUBLISH_KEY])
+@dg.asset(
+    key=EXPORT_KEY,
+    group_name="exports",
+    kinds={"parquet"},
+    deps=[PUBLISH_KEY],
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
+)
 def marts_export(context: dg.AssetExecutionContext, cif: CifResource) -> dg.MaterializeResult:
     """Write every mart of the published warehouse for BI tools, with manifest.json."""
     with connection(cif.published_path, read_only=True) as con:

@@ -251,7 +251,25 @@ def test_the_analysts_notebook_runs_on_the_exports(site, monkeypatch):
         o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs
     ]
     summary = json.loads(outputs[-1])
+    (plots,) = [o for o in outputs if o.strip().endswith(" plots")]
+    assert int(plots.split()[0]) >= 4  # the scoring step's plots are shown
     c360 = pd.read_parquet(root / "exports" / "latest" / "customer_360.parquet")
     assert summary["customers"] == len(c360) > 0
     assert summary["key_accounts"] == int(c360.is_key_account.sum()) > 0
     assert 0.3 < summary["share_of_value_in_top_segment"] <= 1.0
+
+
+def test_identity_resolution_quality_against_the_truth(site):
+    """Guards the measured quality (bench/bench_identity.py) a little below what it reaches."""
+    from ingest.identity.quality import score_against_truth
+
+    root, _ = site
+    with duckdb.connect(str(root / "warehouse" / "cif.duckdb"), read_only=True) as con:
+        identity_map = con.execute("select * from core.customer_identity_map").df()
+        households = con.execute("select * from core.customer_household").df()
+    truth = pd.read_csv(root / "landing" / "_truth" / "customers.csv")
+    scores = score_against_truth(identity_map, households, truth)
+    assert scores["person"].precision >= 0.95 and scores["person"].f1 >= 0.92
+    assert scores["household"].precision >= 0.95 and scores["household"].f1 >= 0.90
+    people = truth.person_id.nunique()
+    assert people <= identity_map.customer_key.nunique() <= 1.15 * people
