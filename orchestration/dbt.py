@@ -4,8 +4,10 @@ The dbt graph is split by tag where Python steps sit between dbt layers:
 integrate (staging, intermediate) -> identity resolution -> core -> scoring -> marts.
 """
 
+import contextlib
 import json
 import shutil
+import time
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -23,6 +25,8 @@ from dagster_dbt import (
 from ingest.warehouse import drop_derived_relations
 from orchestration.dbt_files import DBT_PROJECT_DIR, dbt_executable
 from orchestration.resources import CifResource
+
+PARTIAL_PARSE = "partial_parse.msgpack"
 
 
 @cache
@@ -59,9 +63,14 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, cif: CifResou
             with cif.connect(context) as con:
                 dropped = drop_derived_relations(con)
             context.log.info(f"full refresh: dropped {len(dropped)} derived relations")
-    target = (
-        Path(dbt.project_dir) / "target" / "runs" / f"{context.run.run_id}-{context.op_def.name}"
-    )
+    runs = Path(dbt.project_dir) / "target" / "runs"
+    target = runs / f"{context.run.run_id}-{context.op_def.name}"
+    # The layers of one run share its vars, so the parse of the first serves the others: dbt
+    # re-parses the whole project when vars change (every run), which is most of a small run.
+    parsed = runs / f"{context.run.run_id}.msgpack"
+    if parsed.exists():
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(parsed, target / PARTIAL_PARSE)
     invocation = dbt.cli(
         args,
         context=context,
@@ -73,7 +82,21 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, cif: CifResou
         if not invocation.is_successful():
             raise dg.Failure(description=dbt_failures(target / "run_results.json"))
     finally:
+        if (target / PARTIAL_PARSE).exists() and context.op_def.name != "dbt_marts":
+            shutil.copy(target / PARTIAL_PARSE, parsed)
+        else:
+            parsed.unlink(missing_ok=True)
         shutil.rmtree(target, ignore_errors=True)
+        _remove_stale(runs)
+
+
+def _remove_stale(runs: Path, older_than_s: float = 86_400) -> None:
+    """Parse files of runs that were killed before their last dbt layer."""
+    cutoff = time.time() - older_than_s
+    for stale in runs.glob("*.msgpack"):
+        with contextlib.suppress(OSError):
+            if stale.stat().st_mtime < cutoff:
+                stale.unlink()
 
 
 def dbt_failures(run_results: Path) -> str:
