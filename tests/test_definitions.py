@@ -53,6 +53,7 @@ EXPECTED_ASSETS = {
     "core/dim_customer",
     "core/fct_transactions",
     "core/fct_interactions",
+    "core/fct_account_roles",
     "scores/customer_scores",
     "scores/model_runs",
     "marts/customer_360",

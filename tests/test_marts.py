@@ -11,6 +11,7 @@ import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from orchestration.dbt_files import DBT_PROJECT_DIR, dbt_executable
 from tests.conftest import DEMO_END
@@ -155,6 +156,11 @@ def test_the_rule_unit_tests_pass_against_the_built_warehouse(site, tmp_path):
         "rfm_scores_and_named_segments",
         "key_account_criteria",
         "key_account_actual_vs_target_hand_computed",
+        "golden_identity_from_the_most_trusted_source",
+        "golden_contact_most_recent_and_address_whole",
+        "golden_nulls_never_win",
+        "account_roles_resolve_to_customers",
+        "account_roles_in_customer_360",
     ):
         assert name in result.stdout
 
@@ -192,3 +198,112 @@ def test_exports_validate_against_the_manifest(site, wh):
         in_db = wh.execute(f"select count(*) from marts.{name}").fetchone()[0]
         assert in_db == meta["rows"], name
     assert {"first_name", "email"} <= set(tables["customer_360"]["pii_columns_excluded"])
+
+
+def trust_ranks() -> tuple[dict[str, int], int]:
+    """The source trust ranking as declared once, in dbt_project.yml."""
+    variables = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+    ranks = {system: trust["rank"] for system, trust in variables["source_trust"].items()}
+    return ranks, variables["source_trust_default_rank"]
+
+
+def customer_records(wh) -> pd.DataFrame:
+    records = df(
+        wh,
+        "select m.customer_key, r.* from intermediate.int_customer_records_unioned r "
+        "join core.customer_identity_map m using (source_system, source_customer_id)",
+    )
+    ranks, default = trust_ranks()
+    records["trust_rank"] = records["source_system"].map(ranks).fillna(default)
+    return records
+
+
+def keep(frame: pd.DataFrame, column: str, how: str) -> pd.DataFrame:
+    """Each customer's rows with the min or max of a column."""
+    return frame[frame[column] == frame.groupby("customer_key")[column].transform(how)]
+
+
+def current_golden(wh) -> pd.DataFrame:
+    return df(wh, "select * from core.dim_customer where is_current").set_index("customer_key")
+
+
+def test_golden_surname_comes_from_the_most_trusted_source_that_has_one(wh):
+    records = customer_records(wh)
+    named = records[records["last_name"].notna()]
+    latest = keep(keep(named, "trust_rank", "min"), "updated_at", "max")
+    expected = latest.groupby("customer_key").agg(
+        last_names=("last_name", set), sources=("source_system", set)
+    )
+    golden = current_golden(wh)
+    assert len(expected) > 100
+    assert golden["last_name"].notna().sum() == len(expected)  # a customer with a name keeps it
+    for key, row in expected.iterrows():
+        assert golden.at[key, "last_name"] in row["last_names"], key
+        assert golden.at[key, "name_source"] in row["sources"], key
+    # trust decides: for some customers it overrules a more recent, less trusted spelling
+    newest = keep(named, "updated_at", "max")
+    overruled = sorted(
+        set(newest["customer_key"])
+        - set(newest.merge(golden.reset_index()[["customer_key", "last_name"]])["customer_key"])
+    )
+    ranks, default = trust_ranks()
+    golden_rank = golden.loc[overruled, "name_source"].map(ranks).fillna(default)
+    newest_rank = newest.groupby("customer_key")["trust_rank"].min().loc[overruled]
+    assert overruled and (golden_rank < newest_rank).all()
+
+
+def test_golden_contact_is_the_most_recent_and_the_address_one_record(wh):
+    records = customer_records(wh)
+    golden = current_golden(wh)
+    phones = records[records["phone"].notna()]
+    expected_phone = (
+        keep(keep(phones, "updated_at", "max"), "trust_rank", "min")
+        .groupby("customer_key")["phone"]
+        .agg(set)
+    )
+    assert len(expected_phone) > 100
+    for key, phones_of_key in expected_phone.items():
+        assert golden.at[key, "phone"] in phones_of_key, key
+    address = ["address_line", "city", "postcode", "country"]
+    with_address = golden[golden["address_source"].notna()].reset_index()
+    assert len(with_address) > 100
+    whole = with_address.merge(
+        records[["customer_key", "source_system", *address]].rename(
+            columns={"source_system": "address_source"}
+        ),
+        on=["customer_key", "address_source", *address],
+        how="left",
+        indicator=True,
+    )
+    # null-safe: every golden address is exactly one record's address, of the named source
+    missing = whole[whole["_merge"] == "left_only"]
+    assert missing.empty, missing[["customer_key", *address]].head()
+
+
+def test_account_roles_in_customer_360_match_the_branch_holders(wh):
+    holders = df(
+        wh,
+        "select m.customer_key, h.account_id, h.holder_role, h.valid_to, a.closed_on "
+        "from staging.stg_branch__account_holders h "
+        "join core.customer_identity_map m using (source_system, source_customer_id) "
+        "left join staging.stg_branch__accounts a using (source_system, account_id)",
+    )
+    current = holders[holders["valid_to"].isna() & holders["closed_on"].isna()]
+    c360 = df(wh, "select * from marts.customer_360").set_index("customer_key")
+
+    def accounts(roles: set[str]) -> pd.Series:
+        held = current[current["holder_role"].isin(roles)]
+        counts = held.groupby("customer_key")["account_id"].nunique()
+        return counts.reindex(c360.index, fill_value=0)
+
+    assert (c360["accounts_owned"] == accounts({"owner", "joint_owner"})).all()
+    assert (c360["accounts_paid_for"] == accounts({"payer"})).all()
+    assert (c360["accounts_used"] == accounts({"user"})).all()
+    assert c360["accounts_paid_for"].sum() > 0 and c360["accounts_used"].sum() > 0
+    payers = current[current["holder_role"] == "payer"]
+    owners = current[current["holder_role"].isin({"owner", "joint_owner"})]
+    pairs = payers.merge(owners, on="account_id", suffixes=("", "_owner"))
+    for_others = set(
+        pairs.loc[pairs["customer_key"] != pairs["customer_key_owner"], "customer_key"]
+    )
+    assert for_others and set(c360.index[c360["pays_for_others"]]) == for_others

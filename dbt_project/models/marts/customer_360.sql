@@ -98,6 +98,35 @@ households as (
     from {{ source('core', 'customer_household') }}
 ),
 
+current_roles as (
+    select * from {{ ref('fct_account_roles') }}
+    where is_current
+),
+
+account_roles as (
+    select
+        customer_key,
+        count(distinct case when holder_role in ('owner', 'joint_owner') then account_id end) as accounts_owned,
+        count(distinct case when holder_role = 'payer' then account_id end) as accounts_paid_for,
+        count(distinct case when holder_role = 'user' then account_id end) as accounts_used
+    from current_roles
+    group by customer_key
+),
+
+-- Payers of an account that another customer owns (or owns jointly).
+paying_for_others as (
+    select distinct payers.customer_key
+    from current_roles as payers
+    inner join current_roles as owners
+        on
+            payers.source_system = owners.source_system
+            and payers.account_id = owners.account_id
+    where
+        payers.holder_role = 'payer'
+        and owners.holder_role in ('owner', 'joint_owner')
+        and owners.customer_key != payers.customer_key
+),
+
 valued as (
     select
         customers.customer_key,
@@ -120,6 +149,10 @@ valued as (
         coalesce(activity_summary.lifetime_spend, 0) as lifetime_spend,
         coalesce(complaints.complaints, 0) as complaints,
         coalesce(complaints.unresolved_complaints, 0) as unresolved_complaints,
+        coalesce(account_roles.accounts_owned, 0) as accounts_owned,
+        coalesce(account_roles.accounts_paid_for, 0) as accounts_paid_for,
+        coalesce(account_roles.accounts_used, 0) as accounts_used,
+        paying_for_others.customer_key is not null as pays_for_others,
         scores.frequency as rfm_frequency,
         scores.recency as rfm_recency_days,
         scores.tenure as rfm_tenure_days,
@@ -144,6 +177,8 @@ valued as (
     left join households on customers.customer_key = households.customer_key
     left join value_tiers on customers.customer_key = value_tiers.customer_key
     left join key_accounts on customers.customer_key = key_accounts.customer_key
+    left join account_roles on customers.customer_key = account_roles.customer_key
+    left join paying_for_others on customers.customer_key = paying_for_others.customer_key
 )
 
 select
@@ -167,6 +202,10 @@ select
     lifetime_spend,
     complaints,
     unresolved_complaints,
+    accounts_owned,
+    accounts_paid_for,
+    accounts_used,
+    pays_for_others,
     rfm_frequency,
     rfm_recency_days,
     rfm_tenure_days,
