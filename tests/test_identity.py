@@ -66,6 +66,28 @@ def test_probabilistic_pairs_join_clusters():
     assert linked.set_index("source_customer_id").match_rule["C9"] == "probabilistic"
 
 
+def test_a_weak_link_never_chains_two_national_ids_or_birth_years_together():
+    people = records(
+        [
+            ("branch", "B1", "111", "sam", "kerr", None, None),
+            ("branch", "B2", "222", "sam", "kerr", None, None),
+            ("app", "A1", None, "sam", "kerr", None, None),
+            ("web", "W1", None, "sam", "kerr", None, None),
+        ]
+    ).assign(birth_year=[1980, 1980, 1980, 1991])
+    pairs = pd.DataFrame(
+        {
+            "uid_l": ["app:A1", "app:A1", "web:W1"],
+            "uid_r": ["branch:B2", "branch:B1", "branch:B1"],
+            "match_probability": [0.95, 0.8, 0.99],
+        }
+    )
+    cluster = link_records(people, pairs).set_index("source_customer_id").cluster
+    assert cluster["A1"] == cluster["B2"]  # the stronger link wins
+    assert cluster["B1"] != cluster["B2"]  # the weaker one would join two national ids
+    assert cluster["W1"] != cluster["B1"]  # born in another year
+
+
 def test_keys_are_stable_across_runs_and_new_records_join_existing_customers():
     first, changes = assign_stable_keys(link_records(RECORDS), EMPTY)
     assert changes == []

@@ -20,6 +20,53 @@ def components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return smallest.astype("int64")
 
 
+def constrained_components(
+    n: int,
+    left: np.ndarray,
+    right: np.ndarray,
+    order: np.ndarray,
+    national_id: np.ndarray,
+    birth_year: np.ndarray,
+) -> tuple[np.ndarray, int]:
+    """Cluster labels (smallest member position) from `left`/`right` edges taken strongest
+    first (`order`), skipping an edge that would put two national ids, or records born in
+    different years, into one cluster: one weak link must not chain two people together.
+    Returns the labels and the number of edges refused."""
+    parent = np.arange(n)
+
+    def find(i: int) -> int:
+        root = i
+        while parent[root] != root:
+            root = parent[root]
+        while parent[i] != root:
+            parent[i], i = root, parent[i]
+        return root
+
+    ids: dict[int, set] = {}
+    years: dict[int, set] = {}
+    for i in np.flatnonzero(pd.notna(national_id)):
+        ids[int(i)] = {national_id[i]}
+    for i in np.flatnonzero(pd.notna(birth_year)):
+        years[int(i)] = {int(birth_year[i])}
+    refused = 0
+    for k in order:
+        a, b = find(int(left[k])), find(int(right[k]))
+        if a == b:
+            continue
+        ia, ib, ya, yb = ids.get(a), ids.get(b), years.get(a), years.get(b)
+        if (ia and ib and not ia & ib) or (ya and yb and not ya & yb):
+            refused += 1
+            continue
+        if a > b:
+            a, b = b, a
+        parent[b] = a
+        for sets in (ids, years):
+            if b in sets:
+                sets[a] = sets.get(a, set()) | sets.pop(b)
+    labels = np.array([find(i) for i in range(n)], dtype="int64")
+    return labels, refused
+
+
 def link_records(records: pd.DataFrame, pairs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Cluster records by the deterministic rules and the probabilistic `pairs` (uid_l, uid_r).
 
@@ -36,15 +83,26 @@ def link_records(records: pd.DataFrame, pairs: pd.DataFrame | None = None) -> pd
         hit = edges[edges.rule == rule]
         rule_of[np.concatenate([hit.left.to_numpy(), hit.right.to_numpy()])] = rule
     left, right = [edges.left.to_numpy()], [edges.right.to_numpy()]
+    # deterministic links first, then probabilistic ones from the most to the least likely
+    strength = [np.full(len(edges), 2.0)]
     if pairs is not None and len(pairs):
         pos = pd.Series(np.arange(n), index=records.uid.to_numpy())
         ok = pairs.uid_l.isin(pos.index) & pairs.uid_r.isin(pos.index)
         pl, pr = pos[pairs.uid_l[ok]].to_numpy(), pos[pairs.uid_r[ok]].to_numpy()
         left.append(pl)
         right.append(pr)
-        for side in (pl, pr):
-            rule_of[side] = np.where(rule_of[side] == "singleton", "probabilistic", rule_of[side])
-    cluster = components(n, np.concatenate(left), np.concatenate(right))
+        strength.append(pairs.match_probability[ok].to_numpy(dtype=float))
+    left_all, right_all = np.concatenate(left), np.concatenate(right)
+    order = np.argsort(-np.concatenate(strength), kind="stable")
+    national_id = records["national_id"].to_numpy() if "national_id" in records else np.full(n, None)
+    birth_year = records["birth_year"].to_numpy() if "birth_year" in records else np.full(n, None)
+    cluster, _ = constrained_components(n, left_all, right_all, order, national_id, birth_year)
+    cluster = pd.Series(np.arange(n)).groupby(cluster).transform("min").to_numpy()
+    if len(left) > 1:
+        probabilistic = np.zeros(n, dtype=bool)
+        same = cluster[left[1]] == cluster[right[1]]
+        probabilistic[left[1][same]] = probabilistic[right[1][same]] = True
+        rule_of[probabilistic & (rule_of == "singleton")] = "probabilistic"
     cluster, attached = attach_nameless(records, cluster)
     rule_of[attached] = "contact_of_named_record"
     out = records.copy()

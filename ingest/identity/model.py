@@ -16,7 +16,7 @@ import math
 import duckdb
 import pandas as pd
 
-MODEL_VERSION = "2"  # bump when the comparisons or blocking below change: forces retraining
+MODEL_VERSION = "3"  # bump when the comparisons or blocking below change: forces retraining
 MATCH_PROBABILITY = 0.7
 COLUMNS = [
     "uid",
@@ -27,6 +27,7 @@ COLUMNS = [
     "email",
     "email_user",
     "phone",
+    "phone_kind",
     "postcode_key",
     "address_key",
     "party_type",
@@ -57,12 +58,13 @@ SIMILAR_SURNAME = 'jaro_winkler_similarity("surname_l", "surname_r") >= 0.88'
 
 
 def _comparisons() -> list[dict]:
-    """The comparisons with their m probabilities (how often a true match lands in each level).
+    """The comparisons with declared m probabilities (how often a true match lands in each level).
 
-    The m values are set from the known capture error rates of the sources (typos, nicknames,
-    swaps, surname changes, moves, several e-mail addresses) rather than learnt by EM, which on
-    this data confuses household members (same surname, address, e-mail) with one person; the
-    u values (chance agreement) are estimated from the data by random sampling."""
+    Training replaces the declared m values by those measured on the record pairs that the
+    deterministic rules link (see M_LABEL_RULES), keeping a tenth of the declared value so that
+    no level is impossible. EM is not used: on this data it confuses household members (same
+    surname, address, e-mail) with one person. The u values (chance agreement) are estimated
+    from the data by random sampling."""
     name = {
         "output_column_name": "name",
         "comparison_levels": [
@@ -114,7 +116,9 @@ def _comparisons() -> list[dict]:
         "comparison_levels": [
             _level('"phone_l" is null or "phone_r" is null', "null"),
             _level('"phone_l" = "phone_r"', "exact", 0.7),
-            _level("ELSE", "different", 0.3),
+            # a mobile and a landline say nothing against each other: people have both
+            _level('"phone_kind_l" != "phone_kind_r"', "mobile vs landline", 0.1),
+            _level("ELSE", "different", 0.2),
         ],
     }
     address = {
@@ -142,7 +146,9 @@ def _comparisons() -> list[dict]:
 BLOCKING_RULES = [
     "l.email = r.email",
     "l.phone = r.phone",
-    "l.surname = r.surname and l.birth_year = r.birth_year",
+    # with the forename's initial: at 1M people a surname and birth year alone are large blocks
+    "l.surname = r.surname and l.birth_year = r.birth_year "
+    "and substr(l.given, 1, 1) = substr(r.given, 1, 1)",
     "l.given = r.given and l.date_of_birth = r.date_of_birth",
     "l.postcode_key = r.postcode_key and l.address_key = r.address_key",
     "l.given = r.given and l.surname = r.surname and l.postcode_key = r.postcode_key",
@@ -191,6 +197,7 @@ def train(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, seed: int = 42)
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed)
     settings = linker.misc.save_model_to_json()
+    _estimate_m_from_rules(db, sdf, records, settings)
     # A population with no deterministic matches (every record unique, or no e-mail and phone
     # at all) estimates a prior of 0, which Splink cannot turn into a match weight: fall back
     # to the default prior.
@@ -201,6 +208,60 @@ def train(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, seed: int = 42)
         ]
     _drop_splink_tables(con)
     return settings
+
+
+# Which deterministic rules' pairs serve as labels for each comparison's m probabilities: never
+# the rules that look at the comparison's own fields (an e-mail rule says nothing about how often
+# true matches disagree on e-mail).
+M_LABEL_RULES: dict[str, tuple[str, ...]] = {
+    "name": ("national_id",),
+    "birth": ("national_id", "email_and_name", "phone_and_name", "customer_number"),
+    "email": ("national_id", "phone_and_name", "customer_number"),
+    "phone": ("national_id", "email_and_name", "customer_number"),
+    "address": ("national_id", "email_and_name", "phone_and_name", "customer_number"),
+}
+MIN_LABEL_PAIRS = 200  # fewer labelled pairs than this: keep the declared m values
+PRIOR_WEIGHT = 0.1  # the declared m values' share in the estimate (no level ever gets m = 0)
+
+
+def _estimate_m_from_rules(db, frame, records: pd.DataFrame, settings: dict) -> None:
+    """Set each comparison's m probabilities from the record pairs the deterministic rules link
+    (M_LABEL_RULES), blended with the declared values; in place on `settings`."""
+    from splink import Linker
+
+    from ingest.identity.rules import rule_edges
+
+    edges = rule_edges(records.reset_index(drop=True))
+    uid = records.uid.to_numpy()
+    labels = pd.DataFrame(
+        {"uid_l": uid[edges.left.to_numpy()], "uid_r": uid[edges.right.to_numpy()]}
+    )
+    declared = {c["output_column_name"]: c for c in _comparisons()}
+    for comparison in settings["comparisons"]:
+        name = comparison["output_column_name"]
+        subset = labels[edges.rule.isin(M_LABEL_RULES.get(name, ())).to_numpy()]
+        if len(subset) < MIN_LABEL_PAIRS:
+            continue
+        # a fresh linker each time: Splink averages the m values of successive estimates
+        fresh = Linker(frame, base_settings(), log_level=None)
+        fresh.training.estimate_m_from_pairwise_labels(db.register(subset.reset_index(drop=True)))
+        estimated = next(
+            c for c in fresh.misc.save_model_to_json()["comparisons"]
+            if c["output_column_name"] == name
+        )
+        prior = declared[name]["comparison_levels"]
+        for level, est, dec in zip(
+            comparison["comparison_levels"], estimated["comparison_levels"], prior, strict=True
+        ):
+            if level.get("is_null_level"):
+                continue
+            m = est.get("m_probability") or 0.0
+            level["m_probability"] = (1 - PRIOR_WEIGHT) * m + PRIOR_WEIGHT * dec["m_probability"]
+        # levels no labelled pair fell into keep their declared m: renormalise to a distribution
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        total = sum(lv["m_probability"] for lv in levels)
+        for lv in levels:
+            lv["m_probability"] /= total
 
 
 def predict(

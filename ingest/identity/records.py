@@ -131,6 +131,10 @@ select
         as surname,
     coalesce(year(l.date_of_birth), a.birth_year) as birth_year,
     nullif(split_part(l.email, '@', 1), '') as email_user,
+    -- UK numbering plan (+44 7... mobiles); other countries' numbers have no kind
+    case
+        when l.phone like '+447%' then 'mobile' when l.phone like '+44%' then 'landline'
+    end as phone_kind,
     nullif(regexp_replace(upper(coalesce(l.postcode, '')), '[^A-Z0-9]', '', 'g'), '') as postcode_key,
     nullif(lower(regexp_replace(coalesce(l.address_line, ''), '[^A-Za-z0-9]', '', 'g')), '')
         as address_key,
