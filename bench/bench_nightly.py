@@ -1,6 +1,6 @@
 """The nightly run at scale: a full first run, then an incremental run that adds one day.
 
-    .venv/bin/python bench/bench_nightly.py --customers 100000
+    .venv/bin/python bench/bench_nightly.py --customers 100000 [--workdir DIR]
 
 Generates `--customers` over two years into a temporary folder, runs the nightly job (the
 first, full load), then lands one more day of branch transactions (1% of the existing
@@ -52,11 +52,14 @@ def timed_run(settings: CifSettings) -> tuple[float, dict[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument(
+        "--workdir", type=Path, help="keep the landing zone and warehouse here (default: removed)"
+    )
     args = parser.parse_args()
     console = Console()
     prepare_manifest()
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        root = args.workdir or Path(tmp)
         started = time.perf_counter()
         generate(root / "landing", customers=args.customers, end=END, seed=7)
         generated = time.perf_counter() - started
