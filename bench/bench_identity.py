@@ -1,19 +1,21 @@
 """Identity resolution quality and speed against the generator's truth.
 
-    python bench/bench_identity.py [--customers 20000] [--workdir DIR]
+    .venv/bin/python bench/bench_identity.py [--customers 20000] [--workdir DIR]
 
-Generates demo data, runs the nightly job once (dbt staging/integration builds the unioned
-customer records), then times ingest.identity.resolve_identities on a copy of the warehouse
-and prints: pairwise precision / recall / F1 of "same person" and "same household", distinct
-customers vs the truth, key stability (a second run on the same data) and time / peak memory.
+Generates demo data, loads it and builds the dbt integration layer as of the day before the
+end (the loader and dbt, no whole nightly run), then on a copy of that warehouse times a full
+resolution (training included) and prints pairwise precision / recall / F1 of "same person" and
+"same household" and distinct customers vs the truth, key stability on the same data, and
+the time and peak memory. Finally it builds the integration layer for the last day and
+resolves again: the share of keys unchanged by a day of new data and that run's time.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import resource
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,10 +25,19 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ingest.demo.generator import generate
 from ingest.identity import resolve_identities
 from ingest.identity.quality import score_against_truth
+from ingest.loader import load_landing
+from orchestration.dbt_files import build_layer, prepare_manifest
 
-CIF = str(Path(sys.executable).with_name("cif"))
+END = dt.date(2025, 6, 30)
+DAY_BEFORE = END - dt.timedelta(days=1)
+MAP_SQL = "select source_system, source_customer_id, customer_key from core.customer_identity_map"
+
+
+def peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
 def main() -> None:
@@ -35,84 +46,64 @@ def main() -> None:
     parser.add_argument("--workdir", default="/tmp/bench_identity")
     args = parser.parse_args()
     work = Path(args.workdir) / str(args.customers)
-    landing, wh = work / "landing", work / "wh" / "cif.duckdb"
+    landing, wh = work / "landing", work / "integrated.duckdb"
     if not wh.exists():
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        subprocess.run(
-            [
-                CIF,
-                "generate",
-                "--out",
-                str(landing),
-                "--customers",
-                str(args.customers),
-                "--end",
-                "2025-06-30",
-            ],
-            check=True,
-        )
-        subprocess.run(
-            [
-                CIF,
-                "run",
-                "--landing",
-                str(landing),
-                "--warehouse",
-                str(wh),
-                "--exports",
-                str(work / "exp"),
-                "--as-of",
-                "2025-06-30",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        prepare_manifest()
+        generate(landing, customers=args.customers, start=dt.date(2023, 7, 1), end=END, seed=7)
+        with duckdb.connect(str(wh)) as con:
+            load_landing(con, landing)
+        build_layer(wh, DAY_BEFORE, "integrate", work / "target")
     copy = work / "bench.duckdb"
     shutil.copy(wh, copy)
     con = duckdb.connect(str(copy))
-    for table in (
-        "customer_identity_map",
-        "customer_key_changes",
-        "customer_key_lookup",
-        "customer_household",
-        "household_key_changes",
-        "identity_model",
-        "identity_records",
-        "identity_pairs",
-    ):
-        con.execute(f"drop table if exists core.{table}")
     start = time.perf_counter()
     first = resolve_identities(con)
     full_seconds = time.perf_counter() - start
-    identity_map = con.execute("select * from core.customer_identity_map").df()
+    full_peak = peak_gb()
+    before = con.execute(MAP_SQL).df()
     households = con.execute("select * from core.customer_household").df()
     start = time.perf_counter()
-    resolve_identities(con)
-    nightly_seconds = time.perf_counter() - start
-    again = con.execute("select * from core.customer_identity_map").df()
-    both = identity_map.merge(again, on=["source_system", "source_customer_id"])
-    stability = (both.customer_key_x == both.customer_key_y).mean()
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    again = resolve_identities(con)
+    same_seconds = time.perf_counter() - start
+    stability = before.merge(
+        con.execute(MAP_SQL).df(), on=["source_system", "source_customer_id"]
+    ).pipe(lambda d: (d.customer_key_x == d.customer_key_y).mean())
+    con.close()
+    build_layer(copy, END, "integrate", work / "target")
+    con = duckdb.connect(str(copy))
+    start = time.perf_counter()
+    day = resolve_identities(con)
+    day_seconds = time.perf_counter() - start
+    both = before.merge(con.execute(MAP_SQL).df(), on=["source_system", "source_customer_id"])
+    con.close()
+    day_stability = (both.customer_key_x == both.customer_key_y).mean()
+
     truth = pd.read_csv(landing / "_truth" / "customers.csv")
-    scores = score_against_truth(identity_map, households, truth)
-    true_people = truth.person_id.nunique()
+    scores = score_against_truth(before, households, truth)
+    true_people = truth.merge(
+        before, on=["source_system", "source_customer_id"]
+    ).person_id.nunique()
     print(f"records                      {first.records:>10,}")
     for name, s in scores.items():
-        print(
-            f"{name:<8} precision / recall / F1   {s.precision:.4f} / {s.recall:.4f} / {s.f1:.4f}"
-        )
+        print(f"{name:<9}precision / recall / F1  {s.precision:.4f} / {s.recall:.4f} / {s.f1:.4f}")
     print(
         f"customers vs true people     {first.customers:>10,} / {true_people:,} "
         f"({first.customers / true_people - 1:+.2%})"
     )
     print(
-        f"households vs true           {first.households:>10,} / {truth.household_id.nunique():,}"
+        f"households vs true           {first.households:>10,} / {scores['household'].true_groups:,}"
     )
-    print(f"key stability (same data)    {stability:>10.2%}")
-    print(f"full resolution (train+all)  {full_seconds:>9.1f} s")
-    print(f"nightly, nothing changed     {nightly_seconds:>9.1f} s")
-    print(f"peak memory (process)        {peak_gb:>9.2f} GB")
+    print(f"full resolution (train+all)  {full_seconds:>9.1f} s, peak {full_peak:.2f} GB")
+    print(f"same data again              {same_seconds:>9.1f} s, keys unchanged {stability:.4%}")
+    print(
+        f"a day of new data            {day_seconds:>9.1f} s, keys unchanged {day_stability:.4%} "
+        f"({day.compared_records:,} records compared, {day.new_customers:,} new customers, "
+        f"{day.merges} merges, {day.splits} splits)"
+    )
+    print(f"peak memory (process)        {peak_gb():>9.2f} GB")
+    assert again.compared_records == 0
 
 
 if __name__ == "__main__":

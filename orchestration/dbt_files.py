@@ -4,6 +4,8 @@ Kept apart from the dbt assets (orchestration/dbt.py), which read the manifest w
 imported: the manifest must be prepared before that import.
 """
 
+import datetime as dt
+import json
 import shutil
 import subprocess
 import sys
@@ -29,3 +31,26 @@ def prepare_manifest() -> Path:
         check=True,
     )
     return MANIFEST
+
+
+def build_layer(warehouse: Path, as_of: dt.date, tag: str, target: Path) -> None:
+    """Build one tagged dbt layer (models only) on `warehouse` as of `as_of`, outside Dagster:
+    for benchmarks and tests that need, say, the integration layer without a whole run."""
+    variables = {"warehouse_path": str(warehouse), "as_of": as_of.isoformat()}
+    subprocess.run(
+        [
+            dbt_executable(),
+            "run",
+            "--quiet",
+            "--select",
+            f"tag:{tag}",
+            "--vars",
+            json.dumps(variables),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(target),
+        ],
+        cwd=DBT_PROJECT_DIR,
+        check=True,
+    )
