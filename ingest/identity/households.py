@@ -54,9 +54,14 @@ def assign_households(
     pos = pd.Series(np.arange(len(keys)), index=keys)
     edges = edges[edges.left.isin(pos.index) & edges.right.isin(pos.index)]
     cluster = components(len(keys), pos[edges.left].to_numpy(), pos[edges.right].to_numpy())
-    rule = edges.groupby("right").rule.agg(lambda s: ",".join(sorted(set(s))))
-    rule = pd.concat([rule, edges.groupby("left").rule.agg(lambda s: ",".join(sorted(set(s))))])
-    rule = rule.groupby(level=0).agg(lambda s: ",".join(sorted(set(",".join(s).split(",")))))
+    sides = pd.concat(
+        [
+            edges[["left", "rule"]].rename(columns={"left": "key"}),
+            edges[["right", "rule"]].rename(columns={"right": "key"}),
+        ]
+    )
+    sides = sides.drop_duplicates().sort_values(["key", "rule"])
+    rule = sides.groupby("key", sort=False).rule.agg(",".join)
     members = pd.DataFrame({"customer_key": keys, "cluster": cluster})
     members["evidence"] = rule.reindex(keys).fillna("alone").to_numpy()
     household, changes = stable_keys(members, previous, ["customer_key"], "household_key")

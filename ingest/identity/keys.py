@@ -19,27 +19,38 @@ def stable_keys(
     keyed = members.merge(previous[[*item, key]], on=item, how="left")
     if "evidence" not in keyed:
         keyed["evidence"] = ""
-    evidence = keyed.groupby("cluster").evidence.agg(
-        lambda s: ",".join(sorted(set(s.fillna("")) - {"", "singleton"}))
-    )
     next_key = int(previous[key].max()) + 1 if len(previous) else 1
     counts = keyed.dropna(subset=[key]).groupby([key, "cluster"]).size().reset_index(name="n")
     counts = counts.sort_values([key, "n", "cluster"], ascending=[True, False, True])
     heir = counts.drop_duplicates(key).set_index(key).cluster.astype(int)
     cluster_key: dict[int, int] = {}
-    changes: list[Change] = []
+    found: list[tuple[str, int, int]] = []  # (merge|split, old key, cluster)
     for old, cluster in heir.items():
         if cluster not in cluster_key:
             cluster_key[cluster] = int(old)
         else:
-            changes.append(("merge", int(old), cluster_key[cluster], evidence[cluster]))
+            found.append(("merge", int(old), cluster))
     for cluster in sorted(set(keyed.cluster.astype(int)) - set(cluster_key)):
         cluster_key[cluster] = next_key
         next_key += 1
-    for old, cluster in zip(counts[key].astype(int), counts.cluster.astype(int), strict=True):
-        if heir[old] != cluster:
-            changes.append(("split", old, cluster_key[cluster], evidence[cluster]))
+    moved = counts[counts.cluster.to_numpy() != heir.reindex(counts[key]).to_numpy()]
+    found += [
+        ("split", int(old), int(cluster))
+        for old, cluster in zip(moved[key], moved.cluster, strict=True)
+    ]
+    evidence = _evidence(keyed, {cluster for _, _, cluster in found})
+    changes = [(kind, old, cluster_key[c], evidence.get(c, "")) for kind, old, c in found]
     return keyed.cluster.map(cluster_key).astype("int64"), changes
+
+
+def _evidence(keyed: pd.DataFrame, clusters: set[int]) -> dict[int, str]:
+    """The rules that linked each of `clusters` (only those: there are few changes a night)."""
+    sub = keyed[keyed.cluster.isin(clusters)]
+    return (
+        sub.groupby("cluster")
+        .evidence.agg(lambda s: ",".join(sorted(set(s.fillna("")) - {"", "singleton"})))
+        .to_dict()
+    )
 
 
 def assign_stable_keys(
