@@ -61,7 +61,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = args.workdir or Path(tmp)
         started = time.perf_counter()
-        generate(root / "landing", customers=args.customers, end=END, seed=7)
+        if not (root / "landing").exists():  # a kept --workdir reuses its landing zone
+            generate(root / "landing", customers=args.customers, end=END, seed=7)
         generated = time.perf_counter() - started
 
         def settings(as_of: dt.date) -> CifSettings:
