@@ -66,6 +66,20 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]
     ).fetchall()
 
 
+FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def _csv_safe(column: str) -> str:
+    """A text column for CSV: a value a spreadsheet would run as a formula (starting with
+    = + - @, tab or carriage return) gets a leading apostrophe (OWASP's CSV-injection advice).
+    Parquet keeps values as they are: BI tools read it typed."""
+    ident = quote_ident(column)
+    return (
+        f"case when regexp_matches({ident}, {quote_literal(FORMULA_START)}) "
+        f"then chr(39) || {ident} else {ident} end as {ident}"
+    )
+
+
 def _switch_link(link: Path, target: Path) -> None:
     """Point `link` at `target` atomically (a symlink renamed over the old one)."""
     tmp = link.with_name(f".{link.name}.tmp-{os.getpid()}")
@@ -104,7 +118,10 @@ def export_marts(
         )
         kept = [(c, t) for c, t in columns if c not in excluded]
         target = partial / f"{table}.{file_format}"
-        select = ", ".join(quote_ident(c) for c, _ in kept)
+        select = ", ".join(
+            _csv_safe(c) if file_format == "csv" and t == "VARCHAR" else quote_ident(c)
+            for c, t in kept
+        )
         options = (
             "(format parquet, compression zstd)"
             if file_format == "parquet"

@@ -52,3 +52,20 @@ def test_pii_columns_are_read_from_the_dbt_manifest(dbt_manifest):
     pii = pii_columns(dbt_manifest)
     assert {"first_name", "last_name", "email", "phone", "date_of_birth"} <= pii["customer_360"]
     assert "customer_key" not in pii["customer_360"]
+
+
+def test_csv_exports_neutralise_spreadsheet_formulas_parquet_keeps_values(con, tmp_path):
+    con.execute("create schema marts")
+    con.execute(
+        """create table marts.customer_360 as select * from (values
+        (1, '=HYPERLINK("http://x")', -1.5), (2, '@SUM(A1)', 2.0), (3, 'Ann-Marie', 3.0)
+        ) t(customer_key, last_name, clv)"""
+    )
+    out = tmp_path / "exports"
+    export_marts(con, out, dt.date(2025, 1, 1), "r1", {}, file_format="csv")
+    frame = pd.read_csv(out / "2025-01-01" / "customer_360.csv")
+    assert frame.last_name.tolist() == ["'=HYPERLINK(\"http://x\")", "'@SUM(A1)", "Ann-Marie"]
+    assert frame.clv.tolist() == [-1.5, 2.0, 3.0]  # numbers are not text
+    export_marts(con, out, dt.date(2025, 1, 2), "r2", {})
+    parquet = pd.read_parquet(out / "2025-01-02" / "customer_360.parquet")
+    assert parquet.last_name.tolist()[0] == '=HYPERLINK("http://x")'
