@@ -225,6 +225,7 @@ def run_nightly(
     defs = build_definitions(settings)
     job = defs.resolve_job_def("nightly")
     instance = dagster_instance(settings)
+    close_abandoned_runs(instance)
     run_config = {
         **CifResource.run_config(settings),
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
@@ -300,9 +301,33 @@ def count_customers(warehouse: Path) -> int | None:
         return None
 
 
+def close_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
+    """`cif run` runs still marked started although nobody holds the warehouse (checked just
+    before): their process was killed. Mark them failed so that the run history is true."""
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTED], tags={"cif/trigger": "cif run"}
+        )
+    )
+    for run in runs:
+        instance.report_run_failed(
+            run,
+            message="The process running it ended before the run finished (killed or crashed); "
+            "the published warehouse was left as it was and a later run did the work.",
+        )
+    return [run.run_id for run in runs]
+
+
 def ensure_not_busy(settings: CifSettings) -> None:
     """Raise WarehouseBusyError if another run holds the warehouse."""
     WriterLock(settings.warehouse, "probe").acquire().release()
 
 
-__all__ = ["RunReport", "WarehouseBusyError", "dagster_instance", "ensure_not_busy", "run_nightly"]
+__all__ = [
+    "RunReport",
+    "WarehouseBusyError",
+    "close_abandoned_runs",
+    "dagster_instance",
+    "ensure_not_busy",
+    "run_nightly",
+]

@@ -235,6 +235,13 @@ def test_a_run_killed_midway_changes_nothing_and_the_next_run_finishes_the_work(
         wh, "select count(*) from raw.canonical__transactions where transaction_id = 'k1'"
     ) == [(1,)]
     assert [p.name for p in work.iterdir()] == []  # the dead run's copy was cleaned up
+    # and the run history no longer shows the killed run as running
+    from orchestration.runner import dagster_instance
+    from orchestration.settings import CifSettings
+
+    settings = CifSettings(warehouse=wh, landing=root / "landing").resolved()
+    statuses = [r.status.value for r in dagster_instance(settings).get_runs()]
+    assert "STARTED" not in statuses and statuses.count("FAILURE") >= 1, statuses
 
 
 def test_the_analysts_notebook_runs_on_the_exports(site, monkeypatch):

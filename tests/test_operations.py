@@ -125,3 +125,24 @@ def test_the_quality_report_puts_failures_first_with_table_check_rows_and_exampl
     assert page.index("Failed checks (1)") < page.index("All checks (2)")
     assert "2 rows fail, e.g. [7, 7]" in page and "<span class='fail'>blocking</span>" in page
     assert "<td>crm</td><td>1</td>" in page
+
+
+def test_runs_left_started_by_a_killed_process_are_marked_failed(tmp_path):
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    from orchestration.runner import close_abandoned_runs, dagster_instance
+
+    settings = CifSettings(warehouse=tmp_path / "wh" / "cif.duckdb").resolved()
+    instance = dagster_instance(settings)
+    for run_id, trigger in (("killed", "cif run"), ("from-ui", "ui")):
+        instance.add_run(
+            DagsterRun(
+                job_name="nightly",
+                run_id=run_id,
+                status=dg.DagsterRunStatus.STARTED,
+                tags={"cif/trigger": trigger},
+            )
+        )
+    assert close_abandoned_runs(instance) == ["killed"]
+    assert instance.get_run_by_id("killed").status == dg.DagsterRunStatus.FAILURE
+    assert instance.get_run_by_id("from-ui").status == dg.DagsterRunStatus.STARTED
