@@ -16,3 +16,12 @@
         rows between unbounded preceding and current row
     )
 {%- endmacro %}
+
+{#- "Latest load wins": 1 for the row of each key that arrived last (the latest batch, then the
+    latest row in its file), after any business ordering given in `first_by`. -#}
+{% macro latest_load_rank(partition_by, batch="_batch_id", row="_row_number", first_by=none) -%}
+    row_number() over (
+        partition by {{ partition_by }}
+        order by {% if first_by %}{{ first_by }}, {% endif %}{{ batch }} desc, {{ row }} desc
+    )
+{%- endmacro %}

@@ -17,9 +17,7 @@ renamed as (
         cast(null as {{ api.Column.translate_type("integer") }}) as satisfaction,
         _batch_id as batch_id,
         _loaded_at as loaded_at,
-        row_number() over (
-            partition by trim(event_id) order by _batch_id desc, _row_number desc
-        ) as load_rank
+        {{ latest_load_rank("trim(event_id)") }} as load_rank
     from source
     where lower(trim(event_type)) != 'payment'
 )

@@ -28,10 +28,13 @@ renamed as (
 latest as (
     select
         *,
-        row_number() over (
-            partition by account_id, source_customer_id, role_code
-            order by batch_id desc, row_number_in_file desc
-        ) as load_rank
+        {{
+            latest_load_rank(
+                "account_id, source_customer_id, role_code",
+                batch="batch_id",
+                row="row_number_in_file"
+            )
+        }} as load_rank
     from renamed
     where valid_from < {{ as_of_cutoff() }}
 )

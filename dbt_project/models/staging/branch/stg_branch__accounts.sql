@@ -30,10 +30,14 @@ renamed as (
 as_of as (
     select
         *,
-        row_number() over (
-            partition by account_id
-            order by updated_at desc, batch_id desc, row_number_in_file desc
-        ) as version_rank
+        {{
+            latest_load_rank(
+                "account_id",
+                batch="batch_id",
+                row="row_number_in_file",
+                first_by="updated_at desc"
+            )
+        }} as version_rank
     from renamed
     where updated_at < {{ as_of_cutoff() }}
 )

@@ -21,9 +21,7 @@ renamed as (
         end as product,
         _batch_id as batch_id,
         _loaded_at as loaded_at,
-        row_number() over (
-            partition by trim(txn_ref) order by _batch_id desc, _row_number desc
-        ) as load_rank
+        {{ latest_load_rank("trim(txn_ref)") }} as load_rank
     from source
 )
 

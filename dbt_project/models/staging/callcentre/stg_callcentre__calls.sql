@@ -26,9 +26,7 @@ renamed as (
         nullif(trim(ticketno), '') as ticket_id,
         _batch_id as batch_id,
         _loaded_at as loaded_at,
-        row_number() over (
-            partition by trim(callid) order by _batch_id desc, _row_number desc
-        ) as load_rank
+        {{ latest_load_rank("trim(callid)") }} as load_rank
     from source
 )
 

@@ -17,10 +17,7 @@ renamed as (
         {{ dbt.safe_cast("nullif(trim(satisfaction), '')", api.Column.translate_type("integer")) }} as satisfaction,
         _batch_id as batch_id,
         _loaded_at as loaded_at,
-        row_number() over (
-            partition by _source_system, trim(interaction_id)
-            order by _batch_id desc, _row_number desc
-        ) as load_rank
+        {{ latest_load_rank("_source_system, trim(interaction_id)") }} as load_rank
     from source
 )
 

@@ -16,10 +16,7 @@ renamed as (
         lower(trim(product)) as product,
         _batch_id as batch_id,
         _loaded_at as loaded_at,
-        row_number() over (
-            partition by _source_system, trim(transaction_id)
-            order by _batch_id desc, _row_number desc
-        ) as load_rank
+        {{ latest_load_rank("_source_system, trim(transaction_id)") }} as load_rank
     from source
 )
 

@@ -24,10 +24,13 @@ renamed as (
 deduplicated as (
     select
         *,
-        row_number() over (
-            partition by source_customer_id, event_type, campaign_id, occurred_at
-            order by batch_id desc, row_number_in_file desc
-        ) as load_rank
+        {{
+            latest_load_rank(
+                "source_customer_id, event_type, campaign_id, occurred_at",
+                batch="batch_id",
+                row="row_number_in_file"
+            )
+        }} as load_rank
     from renamed
 )
 

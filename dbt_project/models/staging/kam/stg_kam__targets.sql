@@ -26,10 +26,14 @@ renamed as (
 as_of as (
     select
         *,
-        row_number() over (
-            partition by source_customer_id, period
-            order by set_on desc, batch_id desc, row_number_in_file desc
-        ) as version_rank
+        {{
+            latest_load_rank(
+                "source_customer_id, period",
+                batch="batch_id",
+                row="row_number_in_file",
+                first_by="set_on desc"
+            )
+        }} as version_rank
     from renamed
     where set_on < {{ as_of_cutoff() }}
 )

@@ -17,9 +17,7 @@ renamed as (
         upper(trim(status)) as order_status,
         _batch_id as batch_id,
         _loaded_at as loaded_at,
-        row_number() over (
-            partition by trim(orderno) order by _batch_id desc, _row_number desc
-        ) as load_rank
+        {{ latest_load_rank("trim(orderno)") }} as load_rank
     from source
 )
 
