@@ -190,6 +190,7 @@ CITIES = [
     "Westbury",
     "Northfield",
 ]
+POSTCODE_AREAS = ("SP", "RV", "LK", "HV", "BF", "FM", "AF", "KB", "MB", "OK", "WB", "NF")
 EMAIL_DOMAINS = ("example.com", "mail.example", "post.example", "inbox.example", "web.example")
 ORG_WORDS = [
     "Northern",
@@ -492,11 +493,19 @@ def _addresses(
     h = int(households.max())
     horizon = float(spec.days)
 
-    def one(size: int) -> pd.DataFrame:
-        no = rng.integers(1, 400, size)
-        street = rng.integers(0, len(STREETS), size)
-        kind = rng.integers(0, len(STREET_KINDS), size)
-        city = rng.integers(0, len(CITIES), size)
+    # Every household, before and after a move, gets an address of its own: drawn without
+    # replacement from a space of (city, street, kind, house number) three times larger than
+    # needed (more house numbers for larger populations), so unrelated households never share
+    # one. Drawn with replacement, half of all addresses were shared at 1M customers.
+    cities, streets, kinds = len(CITIES), len(STREETS), len(STREET_KINDS)
+    numbers = max(399, -(-3 * 2 * h // (cities * streets * kinds)))
+    drawn = rng.choice(cities * streets * kinds * numbers, size=2 * h, replace=False)
+
+    def one(index: np.ndarray) -> pd.DataFrame:
+        no = index % numbers + 1
+        kind = index // numbers % kinds
+        street = index // (numbers * kinds) % streets
+        city = index // (numbers * kinds * streets)
         line = (
             pd.Series(no).astype(str)
             + " "
@@ -505,9 +514,7 @@ def _addresses(
             + np.array(STREET_KINDS)[kind]
         )
         postcode = (
-            pd.Series(
-                np.array(["SP", "RV", "LK", "HV", "BF", "FM", "AF", "KB", "MB", "OK"] * 2)[city]
-            )
+            pd.Series(np.array(POSTCODE_AREAS)[city])
             + pd.Series(no % 20 + 1).astype(str)
             + " "
             + pd.Series(street % 9 + 1).astype(str)
@@ -518,7 +525,7 @@ def _addresses(
             {"address_line": line, "city": np.array(CITIES)[city], "postcode": postcode}
         )
 
-    before, after = one(h), one(h)
+    before, after = one(drawn[:h]), one(drawn[h:])
     move = rng.random(h) < spec.mess.address_move
     first_acq = people.groupby("household_id").acquired_day.min().reindex(np.arange(1, h + 1))
     move_day = np.where(
