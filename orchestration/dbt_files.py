@@ -5,14 +5,18 @@ imported: the manifest must be prepared before that import.
 """
 
 import datetime as dt
+import fcntl
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+PARSE_STATE = "partial_parse.msgpack"  # dbt's saved parse, reused when nothing changed
 
 
 def dbt_executable() -> str:
@@ -24,12 +28,35 @@ def dbt_executable() -> str:
 
 
 def prepare_manifest() -> Path:
-    """Parse the dbt project so that target/manifest.json is current before definitions load."""
-    subprocess.run(
-        [dbt_executable(), "parse", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR)],
-        cwd=DBT_PROJECT_DIR,
-        check=True,
-    )
+    """Parse the dbt project so that target/manifest.json is current before definitions load.
+
+    Safe when several processes start at once (`cif run` beside `cif ui`, parallel tests): one
+    parses at a time, into a private folder, and the manifest and parse state are swapped in
+    with atomic renames, so a reader never sees a half-written manifest."""
+    target = MANIFEST.parent
+    target.mkdir(parents=True, exist_ok=True)
+    with open(target / ".prepare.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with tempfile.TemporaryDirectory(dir=target, prefix=".parse-") as private:
+            state = target / PARSE_STATE
+            if state.exists():  # start from the last parse: only changed files are re-read
+                shutil.copy(state, Path(private) / PARSE_STATE)
+            subprocess.run(
+                [
+                    dbt_executable(),
+                    "parse",
+                    "--quiet",
+                    "--profiles-dir",
+                    str(DBT_PROJECT_DIR),
+                    "--target-path",
+                    private,
+                ],
+                cwd=DBT_PROJECT_DIR,
+                check=True,
+            )
+            for name in (PARSE_STATE, MANIFEST.name):
+                if (Path(private) / name).exists():
+                    os.replace(Path(private) / name, target / name)
     return MANIFEST
 
 
