@@ -80,7 +80,7 @@ def main() -> None:
     con.close()
     day_stability = (both.customer_key_x == both.customer_key_y).mean()
 
-    truth = pd.read_csv(landing / "_truth" / "customers.csv")
+    truth = pd.read_csv(landing / "_truth" / "customers.csv", dtype={"source_customer_id": str})
     scores = score_against_truth(before, households, truth)
     true_people = truth.merge(
         before, on=["source_system", "source_customer_id"]

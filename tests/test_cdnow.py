@@ -170,7 +170,7 @@ def test_the_nightly_pipeline_reproduces_the_published_estimates(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     with duckdb.connect(str(tmp_path / "warehouse" / "cif.duckdb"), read_only=True) as con:

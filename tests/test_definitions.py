@@ -123,6 +123,6 @@ def test_dagster_definitions_validate(dbt_manifest):
         [str(dagster), "definitions", "validate", "-m", "orchestration.definitions"],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
     )
     assert result.returncode == 0, result.stdout + result.stderr
