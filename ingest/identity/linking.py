@@ -28,10 +28,11 @@ def constrained_components(
     national_id: np.ndarray,
     birth_year: np.ndarray,
 ) -> tuple[np.ndarray, int]:
-    """Cluster labels (smallest member position) from `left`/`right` edges taken strongest
-    first (`order`), skipping an edge that would put two national ids, or records born in
-    different years, into one cluster: one weak link must not chain two people together.
-    Returns the labels and the number of edges refused."""
+    """Cluster labels from `left`/`right` edges taken strongest first (`order`), skipping an
+    edge that would put two national ids, or records born in different years, into one
+    cluster: one weak link must not chain two people together. A label is the smallest
+    member's position (a union keeps the smaller root). Returns the labels and the number of
+    edges refused."""
     parent = np.arange(n)
 
     def find(i: int) -> int:
@@ -97,7 +98,6 @@ def link_records(records: pd.DataFrame, pairs: pd.DataFrame | None = None) -> pd
     national_id = records["national_id"].to_numpy() if "national_id" in records else np.full(n, None)
     birth_year = records["birth_year"].to_numpy() if "birth_year" in records else np.full(n, None)
     cluster, _ = constrained_components(n, left_all, right_all, order, national_id, birth_year)
-    cluster = pd.Series(np.arange(n)).groupby(cluster).transform("min").to_numpy()
     if len(left) > 1:
         probabilistic = np.zeros(n, dtype=bool)
         same = cluster[left[1]] == cluster[right[1]]
