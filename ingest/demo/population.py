@@ -27,128 +27,8 @@ from ingest.demo.config import (
     HAS_EMAIL,
     PopulationSpec,
 )
+from ingest.demo.names import FIRST_NAMES, LAST_NAMES, draw_forenames, draw_surnames
 
-MALE_NAMES = [
-    "James",
-    "John",
-    "Robert",
-    "Michael",
-    "William",
-    "David",
-    "Richard",
-    "Joseph",
-    "Thomas",
-    "Charles",
-    "Daniel",
-    "Matthew",
-    "Anthony",
-    "Mark",
-    "Donald",
-    "Steven",
-    "Paul",
-    "Andrew",
-    "Joshua",
-    "Kenneth",
-    "Kevin",
-    "Brian",
-    "George",
-    "Edward",
-    "Ronald",
-]
-FEMALE_NAMES = [
-    "Mary",
-    "Patricia",
-    "Jennifer",
-    "Linda",
-    "Elizabeth",
-    "Barbara",
-    "Susan",
-    "Jessica",
-    "Sarah",
-    "Karen",
-    "Nancy",
-    "Lisa",
-    "Betty",
-    "Margaret",
-    "Sandra",
-    "Ashley",
-    "Kimberly",
-    "Emily",
-    "Donna",
-    "Michelle",
-    "Carol",
-    "Amanda",
-    "Melissa",
-    "Deborah",
-    "Stephanie",
-]
-FIRST_NAMES = MALE_NAMES + FEMALE_NAMES
-LAST_NAMES = [
-    "Smith",
-    "Johnson",
-    "Williams",
-    "Brown",
-    "Jones",
-    "Garcia",
-    "Miller",
-    "Davis",
-    "Rodriguez",
-    "Martinez",
-    "Hernandez",
-    "Lopez",
-    "Gonzalez",
-    "Wilson",
-    "Anderson",
-    "Thomas",
-    "Taylor",
-    "Moore",
-    "Jackson",
-    "Martin",
-    "Lee",
-    "Perez",
-    "Thompson",
-    "White",
-    "Harris",
-    "Sanchez",
-    "Clark",
-    "Ramirez",
-    "Lewis",
-    "Robinson",
-    "Walker",
-    "Young",
-    "Allen",
-    "King",
-    "Wright",
-    "Scott",
-    "Torres",
-    "Nguyen",
-    "Hill",
-    "Flores",
-    "Green",
-    "Adams",
-    "Nelson",
-    "Baker",
-    "Hall",
-    "Rivera",
-    "Campbell",
-    "Mitchell",
-    "Carter",
-    "Roberts",
-    "Turner",
-    "Phillips",
-    "O'Neil",
-    "McAllister",
-    "Fitzgerald",
-    "Okafor",
-    "Kowalski",
-    "Novak",
-    "Schmidt",
-    "Rossi",
-    "Dubois",
-    "Haddad",
-    "Khan",
-    "Patel",
-]
 STREETS = [
     "Oak",
     "Maple",
@@ -308,10 +188,8 @@ def simulate(spec: PopulationSpec, rng: np.random.Generator) -> Population:
     group = age_group_of(age)
     male = rng.random(n) < 0.5
     male[member == 1] = ~male[head[member == 1]] | (rng.random((member == 1).sum()) < 0.05)
-    first_idx = np.where(
-        male, rng.integers(0, len(MALE_NAMES), n), len(MALE_NAMES) + rng.integers(0, 25, n)
-    )
-    last_idx = rng.integers(0, len(LAST_NAMES), n)
+    first_idx = draw_forenames(male, rng)
+    last_idx = draw_surnames(n, rng)
     shares_name = (member > 0) & (rng.random(n) < 0.75)
     last_idx[shares_name] = last_idx[head[shares_name]]
     # acquisition: density growing over the period; household members join close together
@@ -323,11 +201,9 @@ def simulate(spec: PopulationSpec, rng: np.random.Generator) -> Population:
     # surname changes (marriage): the new surname is the household's or a random one
     mess = spec.mess
     changes_name = rng.random(n) < mess.surname_change
-    new_last = np.where(
-        (member > 0) & (last_idx != last_idx[head]),
-        last_idx[head],
-        (last_idx + rng.integers(1, len(LAST_NAMES), n)) % len(LAST_NAMES),
-    )
+    other = draw_surnames(n, rng)
+    other = (other + (other == last_idx)) % len(LAST_NAMES)  # a change, never the same name
+    new_last = np.where((member > 0) & (last_idx != last_idx[head]), last_idx[head], other)
     name_change_day = np.where(changes_name, acq + rng.random(n) * (horizon - acq), np.inf)
     # channel preferences by age group, individually varied
     base = np.array(CHANNEL_WEIGHTS)[group]
