@@ -95,7 +95,9 @@ def link_records(records: pd.DataFrame, pairs: pd.DataFrame | None = None) -> pd
         strength.append(pairs.match_probability[ok].to_numpy(dtype=float))
     left_all, right_all = np.concatenate(left), np.concatenate(right)
     order = np.argsort(-np.concatenate(strength), kind="stable")
-    national_id = records["national_id"].to_numpy() if "national_id" in records else np.full(n, None)
+    national_id = (
+        records["national_id"].to_numpy() if "national_id" in records else np.full(n, None)
+    )
     birth_year = records["birth_year"].to_numpy() if "birth_year" in records else np.full(n, None)
     cluster, _ = constrained_components(n, left_all, right_all, order, national_id, birth_year)
     if len(left) > 1:
