@@ -5,7 +5,8 @@
 Generates demo data, loads it and builds the dbt integration layer as of the day before the
 end (the loader and dbt, no whole nightly run), then on a copy of that warehouse times a full
 resolution (training included) and prints pairwise precision / recall / F1 of "same person" and
-"same household" and distinct customers vs the truth, key stability on the same data, and
+"same household" and distinct customers vs the truth, the ceiling this data allows
+(ingest.identity.quality.evidence_ceiling), key stability on the same data, and
 the time and peak memory. Finally it builds the integration layer for the last day and
 resolves again: the share of keys unchanged by a day of new data and that run's time.
 """
@@ -27,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ingest.demo.generator import generate
 from ingest.identity import resolve_identities
-from ingest.identity.quality import score_against_truth
+from ingest.identity.quality import evidence_ceiling, score_against_truth
+from ingest.identity.records import load_records
 from ingest.loader import load_landing
 from orchestration.dbt_files import build_layer, prepare_manifest
 
@@ -58,6 +60,7 @@ def main() -> None:
     copy = work / "bench.duckdb"
     shutil.copy(wh, copy)
     con = duckdb.connect(str(copy))
+    records = load_records(con)
     start = time.perf_counter()
     first = resolve_identities(con)
     full_seconds = time.perf_counter() - start
@@ -91,6 +94,12 @@ def main() -> None:
     print(
         f"customers vs true people     {first.customers:>10,} / {true_people:,} "
         f"({first.customers / true_people - 1:+.2%})"
+    )
+    ceiling = evidence_ceiling(records, truth)
+    print(
+        f"ceiling: person recall / F1 {ceiling.recall:.4f} / {ceiling.f1:.4f}, customers "
+        f"{ceiling.predicted_groups:,} ({ceiling.predicted_groups / true_people - 1:+.2%}): an "
+        "oracle linking only records that share identifying evidence"
     )
     print(
         f"households vs true           {first.households:>10,} / {scores['household'].true_groups:,}"

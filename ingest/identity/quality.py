@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+
+from ingest.identity.linking import components
 
 
 @dataclass(frozen=True)
@@ -45,3 +48,43 @@ def score_against_truth(
         frame = frame.merge(households[["customer_key", "household_key"]], on="customer_key")
         scores["household"] = pairwise_score(frame, "household_key", "household_id")
     return scores
+
+
+# Evidence that identifies a person when two of their records share it (see evidence_ceiling).
+IDENTIFYING_EVIDENCE: dict[str, tuple[str, ...]] = {
+    "national id": ("national_id",),
+    "e-mail": ("email",),
+    "phone": ("phone",),
+    "full name and birth year": ("given", "surname", "birth_year"),
+    "forename and birth date": ("given", "date_of_birth"),
+    "full name and postcode": ("given", "surname", "postcode_key"),
+}
+
+
+def evidence_ceiling(records: pd.DataFrame, truth: pd.DataFrame) -> PairwiseScore:
+    """The best person score a matcher can reach on this data: an oracle that knows the truth
+    but links two records of one person only when they share identifying evidence (a value of
+    IDENTIFYING_EVIDENCE, directly or through the person's other records, or the branch number a
+    caller gave). Records with nothing in common with the rest of their person stay apart;
+    `records` is ingest.identity.records.load_records' frame."""
+    keys = ["source_system", "source_customer_id"]
+    truth = truth.assign(source_customer_id=truth.source_customer_id.astype(str))
+    frame = records.merge(truth[[*keys, "person_id"]], on=keys, how="inner").reset_index(drop=True)
+    frame["pos"] = range(len(frame))
+    left, right = [], []
+    for fields in IDENTIFYING_EVIDENCE.values():
+        known = frame.dropna(subset=list(fields))
+        first = known.groupby(["person_id", *fields]).pos.transform("min")
+        left.append(first.to_numpy())
+        right.append(known.pos.to_numpy())
+    if "referenced_customer_id" in frame:
+        branch = frame[frame.source_system == "branch"].set_index("source_customer_id")
+        callers = frame[frame.referenced_customer_id.notna()]
+        target = callers.referenced_customer_id.map(branch.pos[~branch.index.duplicated()])
+        same = target.notna() & callers.referenced_customer_id.map(
+            branch.person_id[~branch.index.duplicated()]
+        ).eq(callers.person_id)
+        left.append(target[same].astype(int).to_numpy())
+        right.append(callers.pos[same].to_numpy())
+    frame["oracle"] = components(len(frame), np.concatenate(left), np.concatenate(right))
+    return pairwise_score(frame, "oracle", "person_id")
