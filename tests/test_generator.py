@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingest.demo.config import MessRates
+from ingest.demo.config import MessRates, PopulationSpec
 from ingest.demo.generator import SYSTEMS, generate
+from ingest.demo.population import simulate
 from ingest.loader import load_landing
 
 START, END = dt.date(2023, 7, 1), dt.date(2025, 6, 30)
@@ -195,9 +196,6 @@ def test_life_cycle_behaviour(truth):
     assert 0.1 < churned.mean() < 0.6
     assert persons.won_back_on.notna().sum() > 0  # some lapsed customers came back
     assert {"dropout", "complaint", "household"} <= set(persons.churn_cause.dropna())
-    # complaints make leaving more likely
-    complained = persons.complaints > 0
-    assert churned[complained].mean() > churned[~complained].mean() + 0.05
     # BG/NBD: dropout happens only after a repeat purchase
     dropped = persons[(persons.churn_cause == "dropout") & persons.won_back_on.isna()]
     assert (dropped.purchases >= 2).all()
@@ -219,6 +217,23 @@ def test_life_cycle_behaviour(truth):
     older = persons[persons.household_id.isin(couples.household_id)]
     pairs = older[older.age_group == "65+"].groupby("household_id")
     assert (pairs.churned_on.nunique() == 1).mean() > 0.8
+
+
+def test_complaints_make_people_leave():
+    """On 20k simulated people (no files), about a thousand of whom complain: a fifth to a
+    quarter of them leave because of it (45% of unresolved, 10% of resolved complaints), and
+    nobody leaves over a complaint they never made. (Comparing churn rates with and without
+    complaints is too noisy a test: other causes of leaving dilute the difference to 3-7 points.)"""
+    spec = PopulationSpec(
+        customers=20_000, start=dt.date(2023, 7, 1), end=dt.date(2025, 6, 30), seed=3
+    )
+    people = simulate(spec, np.random.default_rng(3)).people
+    persons = people[people.party_type == "person"]
+    complained = persons.complaints > 0
+    left_over_it = persons.churn_cause == "complaint"
+    assert complained.sum() > 500
+    assert 0.15 < left_over_it[complained].mean() < 0.35
+    assert not left_over_it[~complained].any()
 
 
 def test_households_share_addresses(landing: Path, truth):

@@ -194,10 +194,14 @@ def simulate(spec: PopulationSpec, rng: np.random.Generator) -> Population:
     last_idx[shares_name] = last_idx[head[shares_name]]
     # acquisition: density growing over the period; household members join close together
     acq = horizon * rng.random(n) ** (1.0 / spec.acquisition_growth)
-    acq[member > 0] = np.minimum(
-        acq[head[member > 0]] + rng.exponential(60, (member > 0).sum()), horizon - 1
-    )
-    acq = np.floor(acq)
+    joins = member > 0
+    head_acq = acq[head[joins]]
+    later = head_acq + rng.exponential(60, joins.sum())
+    # a member who would join after the period joins at a uniform time after the head instead
+    # (clamping them to the last day piled 3% of all customers onto it)
+    within = head_acq + rng.random(joins.sum()) * (horizon - head_acq)
+    acq[joins] = np.where(later < horizon, later, within)
+    acq = np.minimum(np.floor(acq), horizon - 1)
     # surname changes (marriage): the new surname is the household's or a random one
     mess = spec.mess
     changes_name = rng.random(n) < mess.surname_change
