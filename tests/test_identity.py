@@ -4,6 +4,7 @@ import pandas as pd
 from ingest.identity import assign_stable_keys, link_records
 from ingest.identity.households import assign_households, household_edges
 from ingest.identity.keys import key_lookup
+from ingest.identity.linking import _walk_constrained, constrained_components
 from ingest.identity.quality import pairwise_score
 from ingest.identity.records import standard_given
 
@@ -187,3 +188,25 @@ def test_pairwise_score_counts_pairs():
     frame = pd.DataFrame({"pred": [1, 1, 1, 2], "true": [1, 1, 2, 2]})
     score = pairwise_score(frame, "pred", "true")
     assert (round(score.precision, 3), round(score.recall, 3)) == (0.333, 0.5)
+
+
+def test_constrained_clustering_walks_only_conflicting_components_with_the_same_result():
+    """The vectorised shortcut (only components holding two national ids or birth years are
+    walked edge by edge) labels exactly as walking every edge does, refusals included."""
+    rng = np.random.default_rng(11)
+    n, m = 3000, 3600
+    left, right = rng.integers(0, n, m), rng.integers(0, n, m)
+    order = np.argsort(-rng.random(m), kind="stable")
+    national_id = np.where(rng.random(n) < 0.05, rng.integers(0, 40, n).astype(str), None)
+    birth_year = pd.array(
+        np.where(rng.random(n) < 0.3, rng.integers(1950, 1960, n), -1), dtype="Int64"
+    )
+    birth_year[birth_year == -1] = pd.NA
+    birth_year = birth_year.to_numpy()
+    labels, refused = constrained_components(n, left, right, order, national_id, birth_year)
+    walked, walked_refused = _walk_constrained(
+        np.arange(n), left[order], right[order], national_id, birth_year
+    )
+    assert refused == walked_refused > 0
+    np.testing.assert_array_equal(labels, walked)
+    assert len(np.unique(labels)) < n  # the graph does link records

@@ -10,12 +10,16 @@ import pandas as pd
 from ingest.identity.keys import Change, stable_keys
 from ingest.identity.linking import components
 
-HOLDERS_SQL = """
+# current holders of branch accounts, per source record and per customer
+RECORD_HOLDERS_SQL = """
+select source_system, source_customer_id, account_id
+from staging.stg_branch__account_holders
+where valid_to is null
+"""
+HOLDERS_SQL = f"""
 select h.account_id, m.customer_key
-from staging.stg_branch__account_holders h
-join core.customer_identity_map m
-    on m.source_system = h.source_system and m.source_customer_id = h.source_customer_id
-where h.valid_to is null
+from ({RECORD_HOLDERS_SQL}) h
+join core.customer_identity_map m using (source_system, source_customer_id)
 """
 
 
@@ -60,17 +64,30 @@ def assign_households(
             edges[["right", "rule"]].rename(columns={"right": "key"}),
         ]
     )
-    sides = sides.drop_duplicates().sort_values(["key", "rule"])
-    rule = sides.groupby("key", sort=False).rule.agg(",".join)
     members = pd.DataFrame({"customer_key": keys, "cluster": cluster})
-    members["evidence"] = rule.reindex(keys).fillna("alone").to_numpy()
+    members["evidence"] = _rules_per_key(sides).reindex(keys).fillna("alone").to_numpy()
     household, changes = stable_keys(members, previous, ["customer_key"], "household_key")
     members["household_key"] = household.to_numpy()
     return members.rename(columns={"evidence": "household_rule"}).drop(columns=["cluster"]), changes
 
 
-def load_holders(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def _rules_per_key(sides: pd.DataFrame) -> pd.Series:
+    """The rules (comma-separated, alphabetical) that link each key: each rule is a bit, so
+    the few distinct combinations are spelled once rather than once per key."""
+    names = np.array(sorted(sides.rule.unique()))
+    bit = pd.Series(1 << np.arange(len(names)), index=names)
+    sides = sides.drop_duplicates()
+    mask = (sides.rule.map(bit)).groupby(sides.key.to_numpy()).sum()
+    spelled = {m: ",".join(names[(m >> np.arange(len(names))) & 1 == 1]) for m in mask.unique()}
+    return mask.map(spelled)
+
+
+def load_holders(con: duckdb.DuckDBPyConnection, per_record: bool = False) -> pd.DataFrame:
+    """Current account holders: (account_id, customer_key), or with `per_record` (source_system,
+    source_customer_id, account_id); empty before the branch staging model exists."""
+    sql = RECORD_HOLDERS_SQL if per_record else HOLDERS_SQL
     try:
-        return con.execute(HOLDERS_SQL).df()
+        return con.execute(sql).df()
     except duckdb.CatalogException:
-        return pd.DataFrame({"account_id": [], "customer_key": []})
+        columns = ["source_system", "source_customer_id"] if per_record else ["customer_key"]
+        return pd.DataFrame({c: [] for c in ["account_id", *columns]})

@@ -23,24 +23,29 @@ def stable_keys(
     counts = keyed.dropna(subset=[key]).groupby([key, "cluster"]).size().reset_index(name="n")
     counts = counts.sort_values([key, "n", "cluster"], ascending=[True, False, True])
     heir = counts.drop_duplicates(key).set_index(key).cluster.astype(int)
-    cluster_key: dict[int, int] = {}
-    found: list[tuple[str, int, int]] = []  # (merge|split, old key, cluster)
-    for old, cluster in heir.items():
-        if cluster not in cluster_key:
-            cluster_key[cluster] = int(old)
-        else:
-            found.append(("merge", int(old), cluster))
-    for cluster in sorted(set(keyed.cluster.astype(int)) - set(cluster_key)):
-        cluster_key[cluster] = next_key
-        next_key += 1
+    # each cluster keeps the smallest previous key among those it inherits; the others merge
+    inherits = pd.DataFrame({"old": heir.index.astype("int64"), "cluster": heir.to_numpy()})
+    merged = inherits.cluster.duplicated().to_numpy()
+    kept = inherits[~merged]
+    fresh = np.setdiff1d(keyed.cluster.astype(int).unique(), kept.cluster.to_numpy())
+    cluster_key = pd.concat(
+        [
+            pd.Series(kept.old.to_numpy(), index=kept.cluster.to_numpy()),
+            pd.Series(next_key + np.arange(len(fresh)), index=fresh),
+        ]
+    )
+    found: list[tuple[str, int, int]] = [  # (merge|split, old key, cluster)
+        ("merge", int(old), int(cluster))
+        for old, cluster in zip(inherits.old[merged], inherits.cluster[merged], strict=True)
+    ]
     moved = counts[counts.cluster.to_numpy() != heir.reindex(counts[key]).to_numpy()]
     found += [
         ("split", int(old), int(cluster))
         for old, cluster in zip(moved[key], moved.cluster, strict=True)
     ]
     evidence = _evidence(keyed, {cluster for _, _, cluster in found})
-    changes = [(kind, old, cluster_key[c], evidence.get(c, "")) for kind, old, c in found]
-    return keyed.cluster.map(cluster_key).astype("int64"), changes
+    changes = [(kind, old, int(cluster_key[c]), evidence.get(c, "")) for kind, old, c in found]
+    return keyed.cluster.astype(int).map(cluster_key).astype("int64"), changes
 
 
 def _evidence(keyed: pd.DataFrame, clusters: set[int]) -> dict[int, str]:

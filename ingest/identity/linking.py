@@ -32,8 +32,42 @@ def constrained_components(
     edge that would put two national ids, or records born in different years, into one
     cluster: one weak link must not chain two people together. A label is the smallest
     member's position (a union keeps the smaller root). Returns the labels and the number of
-    edges refused."""
-    parent = np.arange(n)
+    edges refused.
+
+    Only connected components holding two national ids or two birth years can refuse an edge;
+    all others are labelled at once (vectorised) and only the conflicting ones are walked edge
+    by edge, with the same result as walking every edge."""
+    plain = components(n, left, right)
+    conflicting = _conflicting(plain, national_id) | _conflicting(plain, birth_year)
+    nodes = np.flatnonzero(conflicting[plain])
+    edges = order[np.isin(order, np.flatnonzero(conflicting[plain[left]]))]
+    labels = plain.copy()
+    labels[nodes], refused = _walk_constrained(
+        nodes, left[edges], right[edges], national_id, birth_year
+    )
+    return labels, refused
+
+
+def _conflicting(label: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per position: does the component labelled there hold two distinct known `values`?"""
+    known = pd.notna(values)
+    out = np.zeros(len(label), dtype=bool)
+    if known.any():
+        distinct = pd.DataFrame({"c": label[known], "v": values[known]}).groupby("c").v.nunique()
+        out[distinct.index[distinct.to_numpy() > 1].to_numpy()] = True
+    return out
+
+
+def _walk_constrained(
+    nodes: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    national_id: np.ndarray,
+    birth_year: np.ndarray,
+) -> tuple[np.ndarray, int]:
+    """Union-find over `nodes` with the edges `left`/`right` in the order given (strongest
+    first), refusing conflicting unions; the label of each of `nodes` and the refusals."""
+    parent = {int(i): int(i) for i in nodes}
 
     def find(i: int) -> int:
         root = i
@@ -43,15 +77,11 @@ def constrained_components(
             parent[i], i = root, parent[i]
         return root
 
-    ids: dict[int, set] = {}
-    years: dict[int, set] = {}
-    for i in np.flatnonzero(pd.notna(national_id)):
-        ids[int(i)] = {national_id[i]}
-    for i in np.flatnonzero(pd.notna(birth_year)):
-        years[int(i)] = {int(birth_year[i])}
+    ids = {int(i): {national_id[i]} for i in nodes if pd.notna(national_id[i])}
+    years = {int(i): {int(birth_year[i])} for i in nodes if pd.notna(birth_year[i])}
     refused = 0
-    for k in order:
-        a, b = find(int(left[k])), find(int(right[k]))
+    for a, b in zip(left.tolist(), right.tolist(), strict=True):
+        a, b = find(a), find(b)
         if a == b:
             continue
         ia, ib, ya, yb = ids.get(a), ids.get(b), years.get(a), years.get(b)
@@ -64,8 +94,7 @@ def constrained_components(
         for sets in (ids, years):
             if b in sets:
                 sets[a] = sets.get(a, set()) | sets.pop(b)
-    labels = np.array([find(i) for i in range(n)], dtype="int64")
-    return labels, refused
+    return np.array([find(int(i)) for i in nodes], dtype="int64"), refused
 
 
 def link_records(records: pd.DataFrame, pairs: pd.DataFrame | None = None) -> pd.DataFrame:
