@@ -61,30 +61,62 @@ IDENTIFYING_EVIDENCE: dict[str, tuple[str, ...]] = {
 }
 
 
-def evidence_ceiling(records: pd.DataFrame, truth: pd.DataFrame) -> PairwiseScore:
-    """The best person score a matcher can reach on this data: an oracle that knows the truth
-    but links two records of one person only when they share identifying evidence (a value of
-    IDENTIFYING_EVIDENCE, directly or through the person's other records, or the branch number a
-    caller gave). Records with nothing in common with the rest of their person stay apart;
-    `records` is ingest.identity.records.load_records' frame."""
+# Evidence that two people live together (ingest/identity/households.py), for the ceiling.
+HOUSEHOLD_EVIDENCE: dict[str, tuple[str, ...]] = {
+    "same address": ("postcode_key", "address_key"),
+    "shared e-mail": ("email",),
+    "shared phone": ("phone",),
+    "joint account": ("account_id",),
+}
+
+
+def _shared_edges(frame: pd.DataFrame, group: str, evidence: dict) -> tuple[list, list]:
+    """Edges between positions of `frame` in one `group` sharing a value of `evidence`."""
+    left, right = [], []
+    for fields in evidence.values():
+        known = frame.dropna(subset=list(fields))
+        left.append(known.groupby([group, *fields]).pos.transform("min").to_numpy())
+        right.append(known.pos.to_numpy())
+    return left, right
+
+
+def evidence_ceiling(
+    records: pd.DataFrame, truth: pd.DataFrame, holders: pd.DataFrame | None = None
+) -> dict[str, PairwiseScore]:
+    """The best person and household scores a matcher can reach on this data: an oracle that
+    knows the truth but links two records of one person only when they share identifying
+    evidence (IDENTIFYING_EVIDENCE, directly or through the person's other records, or the
+    branch number a caller gave), and two people into one household only through household
+    evidence (HOUSEHOLD_EVIDENCE; joint accounts from `holders`: source_system,
+    source_customer_id, account_id). Records with nothing in common with the rest of their
+    person stay apart. `records` is ingest.identity.records.load_records' frame."""
     keys = ["source_system", "source_customer_id"]
     truth = truth.assign(source_customer_id=truth.source_customer_id.astype(str))
-    frame = records.merge(truth[[*keys, "person_id"]], on=keys, how="inner").reset_index(drop=True)
+    frame = records.merge(
+        truth[[*keys, "person_id", "household_id"]], on=keys, how="inner"
+    ).reset_index(drop=True)
     frame["pos"] = range(len(frame))
-    left, right = [], []
-    for fields in IDENTIFYING_EVIDENCE.values():
-        known = frame.dropna(subset=list(fields))
-        first = known.groupby(["person_id", *fields]).pos.transform("min")
-        left.append(first.to_numpy())
-        right.append(known.pos.to_numpy())
+    left, right = _shared_edges(frame, "person_id", IDENTIFYING_EVIDENCE)
     if "referenced_customer_id" in frame:
         branch = frame[frame.source_system == "branch"].set_index("source_customer_id")
+        branch = branch[~branch.index.duplicated()]
         callers = frame[frame.referenced_customer_id.notna()]
-        target = callers.referenced_customer_id.map(branch.pos[~branch.index.duplicated()])
-        same = target.notna() & callers.referenced_customer_id.map(
-            branch.person_id[~branch.index.duplicated()]
-        ).eq(callers.person_id)
+        target = callers.referenced_customer_id.map(branch.pos)
+        same = callers.referenced_customer_id.map(branch.person_id).eq(callers.person_id)
         left.append(target[same].astype(int).to_numpy())
         right.append(callers.pos[same].to_numpy())
     frame["oracle"] = components(len(frame), np.concatenate(left), np.concatenate(right))
-    return pairwise_score(frame, "oracle", "person_id")
+    scores = {"person": pairwise_score(frame, "oracle", "person_id")}
+    accounts = frame.assign(account_id=None)
+    if holders is not None and len(holders):
+        accounts = frame.merge(holders[[*keys, "account_id"]], on=keys, how="left")
+    shared = pd.concat(
+        [frame[frame.party_type == "person"], accounts.dropna(subset=["account_id"])],
+        ignore_index=True,
+    )
+    hl, hr = _shared_edges(shared, "household_id", HOUSEHOLD_EVIDENCE)
+    frame["household_oracle"] = components(
+        len(frame), np.concatenate([*left, *hl]), np.concatenate([*right, *hr])
+    )
+    scores["household"] = pairwise_score(frame, "household_oracle", "household_id")
+    return scores
