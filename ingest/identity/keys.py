@@ -64,10 +64,10 @@ def assign_stable_keys(
     """customer_key per record of `linked` (source_system, source_customer_id, cluster,
     match_rule) reusing the keys of `previous`; returns (map, changes)."""
     item = ["source_system", "source_customer_id"]
-    members = linked.assign(evidence=linked.get("match_rule", pd.Series("", index=linked.index)))
-    keys, changes = stable_keys(
-        members[[*item, "cluster", "evidence"]], previous, item, "customer_key"
+    members = linked[[*item, "cluster"]].assign(
+        evidence=linked.get("match_rule", pd.Series("", index=linked.index))
     )
+    keys, changes = stable_keys(members, previous, item, "customer_key")
     out = linked.drop(columns=["cluster"]).reset_index(drop=True)
     out["customer_key"] = keys.to_numpy()
     return out, changes

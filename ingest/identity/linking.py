@@ -116,12 +116,12 @@ def link_records(records: pd.DataFrame, pairs: pd.DataFrame | None = None) -> pd
     # deterministic links first, then probabilistic ones from the most to the least likely
     strength = [np.full(len(edges), 2.0)]
     if pairs is not None and len(pairs):
-        pos = pd.Series(np.arange(n), index=records.uid.to_numpy())
-        ok = pairs.uid_l.isin(pos.index) & pairs.uid_r.isin(pos.index)
-        pl, pr = pos[pairs.uid_l[ok]].to_numpy(), pos[pairs.uid_r[ok]].to_numpy()
-        left.append(pl)
-        right.append(pr)
-        strength.append(pairs.match_probability[ok].to_numpy(dtype=float))
+        uid = pd.Index(records.uid)  # positions by uid; -1 for a record no longer there
+        pl, pr = uid.get_indexer(pairs.uid_l), uid.get_indexer(pairs.uid_r)
+        ok = (pl >= 0) & (pr >= 0)
+        left.append(pl[ok])
+        right.append(pr[ok])
+        strength.append(pairs.match_probability.to_numpy(dtype=float)[ok])
     left_all, right_all = np.concatenate(left), np.concatenate(right)
     order = np.argsort(-np.concatenate(strength), kind="stable")
     national_id = (

@@ -353,12 +353,12 @@ def _drop_splink_tables(con: duckdb.DuckDBPyConnection) -> None:
 def load_model(con: duckdb.DuckDBPyConnection) -> tuple[dict, int] | None:
     """The stored model of the current MODEL_VERSION and how many records it was trained on."""
     con.execute(MODEL_DDL)
-    row = con.execute(
+    rows = con.execute(
         "select settings_json, trained_records from core.identity_model "
         "where model_version = ? order by trained_at desc limit 1",
         [MODEL_VERSION],
-    ).fetchone()
-    return (json.loads(row[0]), int(row[1])) if row else None
+    ).fetchall()  # all (one row): a half-read result would block register() on `con`
+    return (json.loads(rows[0][0]), int(rows[0][1])) if rows else None
 
 
 def save_model(con: duckdb.DuckDBPyConnection, settings: dict, records: int, at) -> None:
