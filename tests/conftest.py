@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +17,34 @@ from orchestration.settings import CifSettings
 
 DEMO_END = dt.date(2025, 6, 30)
 DEMO_START = dt.date(2023, 7, 1)
+
+
+def run_command(
+    command: list[str], cwd: Path | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess:
+    """Run `command` without the caller's CIF_* environment and stdin, its output going to
+    files rather than pipes: a helper process that outlives it (Dagster's compute-log `tail`)
+    cannot keep the test waiting for the end of a pipe, and under pytest-xdist stdin is the
+    worker's channel to the controller."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CIF_")}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        done = subprocess.run(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            timeout=timeout,
+        )
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(command, done.returncode, out.read(), err.read())
+
+
+def run_cif(*args: str, cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess:
+    """`cif ARGS` in a fresh process (see run_command)."""
+    return run_command([sys.executable, "-m", "orchestration.cli", *args], cwd, timeout)
 
 
 @pytest.fixture(autouse=True)

@@ -8,9 +8,6 @@ Gamma-Gamma p=6.25, q=3.74, gamma=15.44.
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -22,6 +19,7 @@ from ingest.loader import load_landing
 from models.clv import fit_purchase_model, fit_spend_model
 from models.rfm import rfm_summary
 from models.scoring import ScoringConfig, run_scoring
+from tests.conftest import run_cif
 
 PUBLISHED = {
     "bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
@@ -163,15 +161,7 @@ def test_the_nightly_pipeline_reproduces_the_published_estimates(tmp_path):
     period: the refit stored in scores.model_runs is the published fit (time unit days, so
     alpha and beta, in units of time, are 7 times the published weekly values)."""
     land_cdnow(tmp_path / "landing")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CIF_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "orchestration.cli", "run", "--as-of", "1997-09-30"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    done = run_cif("run", "--as-of", "1997-09-30", cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     with duckdb.connect(str(tmp_path / "warehouse" / "cif.duckdb"), read_only=True) as con:
         runs = (

@@ -16,22 +16,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from ingest.warehouse import WriterLock
-from tests.conftest import DEMO_END
+from tests.conftest import DEMO_END, run_cif
 
 pytestmark = pytest.mark.slow
 AS_OF = DEMO_END.isoformat()
 
 
 def cif(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CIF_")}
-    return subprocess.run(
-        [sys.executable, "-m", "orchestration.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    return run_cif(*args, cwd=cwd)
 
 
 def sha(path: Path) -> str:
@@ -213,6 +205,7 @@ def test_a_run_killed_midway_changes_nothing_and_the_next_run_finishes_the_work(
         [sys.executable, "-m", "orchestration.cli", "run", "--as-of", AS_OF],
         cwd=root,
         env=env,
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -1,10 +1,11 @@
 """The asset graph is pinned: a change to it must be deliberate."""
 
-import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
+
+from tests.conftest import run_command
 
 EXPECTED_ASSETS = {
     "raw/branch__customers",
@@ -119,10 +120,7 @@ def test_blocking_checks_guard_the_core_and_the_marts(dbt_manifest):
 
 def test_dagster_definitions_validate(dbt_manifest):
     dagster = Path(sys.executable).parent / "dagster"
-    result = subprocess.run(
-        [str(dagster), "definitions", "validate", "-m", "orchestration.definitions"],
-        capture_output=True,
-        text=True,
-        timeout=900,
+    result = run_command(
+        [str(dagster), "definitions", "validate", "-m", "orchestration.definitions"]
     )
     assert result.returncode == 0, result.stdout + result.stderr

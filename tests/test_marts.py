@@ -1,10 +1,7 @@
 """The department marts on a real nightly run: populated, consistent, rules reproduced, exported."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -14,7 +11,7 @@ import pytest
 import yaml
 
 from orchestration.dbt_files import DBT_PROJECT_DIR, dbt_executable
-from tests.conftest import DEMO_END
+from tests.conftest import DEMO_END, run_cif, run_command
 
 pytestmark = pytest.mark.slow
 AS_OF = DEMO_END.isoformat()
@@ -38,15 +35,7 @@ SCHEMES = {"rfm", "value_tier", "life_cycle", "age_band", "preferred_channel", "
 def site(tmp_path_factory, demo_landing, dbt_manifest) -> Path:
     root = tmp_path_factory.mktemp("marts")
     shutil.copytree(demo_landing, root / "landing")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CIF_")}
-    run = subprocess.run(
-        [sys.executable, "-m", "orchestration.cli", "run", "--as-of", AS_OF],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    run = run_cif("run", "--as-of", AS_OF, cwd=root)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return root
 
@@ -132,7 +121,7 @@ def test_the_rule_unit_tests_pass_against_the_built_warehouse(site, tmp_path):
     """dbt unit tests: life cycle, RFM, key-account criteria, the hand-computed actual vs target."""
     copy = tmp_path / "cif.duckdb"
     shutil.copy(site / "warehouse" / "cif.duckdb", copy)
-    result = subprocess.run(
+    result = run_command(
         [
             dbt_executable(),
             "test",
@@ -146,8 +135,6 @@ def test_the_rule_unit_tests_pass_against_the_built_warehouse(site, tmp_path):
             str(tmp_path / "target"),
         ],
         cwd=DBT_PROJECT_DIR,
-        capture_output=True,
-        text=True,
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:]

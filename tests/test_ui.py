@@ -43,6 +43,7 @@ def test_cif_ui_answers_on_localhost_and_lists_assets_schedules_and_sensors(tmp_
         [sys.executable, "-m", "orchestration.cli", "ui", "--port", str(port)],
         cwd=tmp_path,
         env=env,
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
