@@ -7,6 +7,7 @@ instance (shared with `cif ui`, so every run shows up there) to drive the progre
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
 import time
 import uuid
@@ -222,6 +223,7 @@ def run_nightly(
 
     run_id = str(uuid.uuid4())
     ensure_not_busy(settings)  # fail fast, before Dagster starts
+    _stoppable_by_sigterm()
     defs = build_definitions(settings)
     job = defs.resolve_job_def("nightly")
     instance = dagster_instance(settings)
@@ -263,6 +265,17 @@ def run_nightly(
         report.customers = count_customers(settings.warehouse)
     finish_report(report)
     return report
+
+
+def _stoppable_by_sigterm() -> None:
+    """Undo an inherited 'ignore SIGTERM' (Dagster run in the main thread of a parent that
+    ignores SIGINT passes one on): `kill` must stop a run, and Dagster's compute-log `tail`
+    helpers, which inherit the disposition, must stop when Dagster terminates them, or they
+    outlive the run holding its output open. Signal handlers belong to the main thread."""
+    if threading.current_thread() is threading.main_thread() and (
+        signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    ):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _follow(

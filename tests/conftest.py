@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -20,12 +21,16 @@ DEMO_START = dt.date(2023, 7, 1)
 
 
 def run_command(
-    command: list[str], cwd: Path | None = None, timeout: float = 900
+    command: list[str],
+    cwd: Path | None = None,
+    timeout: float = 900,
+    ignoring_sigterm: bool = False,
 ) -> subprocess.CompletedProcess:
     """Run `command` without the caller's CIF_* environment and stdin, its output going to
     files rather than pipes: a helper process that outlives it (Dagster's compute-log `tail`)
     cannot keep the test waiting for the end of a pipe, and under pytest-xdist stdin is the
-    worker's channel to the controller."""
+    worker's channel to the controller. `ignoring_sigterm` starts it the way a parent that
+    ignores SIGTERM would."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIF_")}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         done = subprocess.run(
@@ -36,15 +41,37 @@ def run_command(
             stdout=out,
             stderr=err,
             timeout=timeout,
+            preexec_fn=(
+                (lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
+                if ignoring_sigterm
+                else None
+            ),
         )
         out.seek(0)
         err.seek(0)
         return subprocess.CompletedProcess(command, done.returncode, out.read(), err.read())
 
 
-def run_cif(*args: str, cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess:
+def run_cif(
+    *args: str, cwd: Path, timeout: float = 900, ignoring_sigterm: bool = False
+) -> subprocess.CompletedProcess:
     """`cif ARGS` in a fresh process (see run_command)."""
-    return run_command([sys.executable, "-m", "orchestration.cli", *args], cwd, timeout)
+    return run_command(
+        [sys.executable, "-m", "orchestration.cli", *args], cwd, timeout, ignoring_sigterm
+    )
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of running processes that mention `text` (Linux /proc)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            command = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # the process ended meanwhile
+            continue
+        if text in command:
+            found.append(command)
+    return found
 
 
 @pytest.fixture(autouse=True)
