@@ -17,10 +17,10 @@ run: $(STAMP)
 	@echo "==> Running the nightly job"
 	$(BIN)/cif run --landing $(LANDING)
 
-## make test: set up, lint, run the whole test suite
+## make test: set up, lint, run the whole test suite (two workers, one test file each at a time)
 test: $(STAMP) lint
 	@echo "==> Running the test suite"
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: $(STAMP)
 	@echo "==> ruff"
