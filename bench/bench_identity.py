@@ -91,7 +91,7 @@ def main() -> None:
     ).person_id.nunique()
     print(f"records                      {first.records:>10,}")
     for name, s in scores.items():
-        print(f"{name:<9}precision / recall / F1  {s.precision:.4f} / {s.recall:.4f} / {s.f1:.4f}")
+        print(f"{name:<10}precision / recall / F1 {s.precision:.4f} / {s.recall:.4f} / {s.f1:.4f}")
     print(
         f"customers vs true people     {first.customers:>10,} / {true_people:,} "
         f"({first.customers / true_people - 1:+.2%})"
