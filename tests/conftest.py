@@ -20,6 +20,11 @@ DEMO_END = dt.date(2025, 6, 30)
 DEMO_START = dt.date(2023, 7, 1)
 
 
+def clean_env() -> dict[str, str]:
+    """This process's environment without CIF_* settings, for the commands tests start."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("CIF_")}
+
+
 def run_command(
     command: list[str],
     cwd: Path | None = None,
@@ -31,12 +36,11 @@ def run_command(
     cannot keep the test waiting for the end of a pipe, and under pytest-xdist stdin is the
     worker's channel to the controller. `ignoring_sigterm` starts it the way a parent that
     ignores SIGTERM would."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CIF_")}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         done = subprocess.run(
             command,
             cwd=cwd,
-            env=env,
+            env=clean_env(),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ingest.warehouse import WriterLock
-from tests.conftest import DEMO_END, processes_mentioning, run_cif
+from tests.conftest import DEMO_END, clean_env, processes_mentioning, run_cif
 
 pytestmark = pytest.mark.slow
 AS_OF = DEMO_END.isoformat()
@@ -202,11 +202,10 @@ def test_a_run_killed_midway_changes_nothing_and_the_next_run_finishes_the_work(
     late = root / "landing" / "shop" / "transactions" / "killed.csv"
     late.parent.mkdir(parents=True, exist_ok=True)
     late.write_text("transaction_id,source_customer_id,occurred_at,amount\nk1,c1,2025-06-01,5\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CIF_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestration.cli", "run", "--as-of", AS_OF],
         cwd=root,
-        env=env,
+        env=clean_env(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -11,6 +11,8 @@ import urllib.request
 
 import pytest
 
+from tests.conftest import clean_env
+
 pytestmark = pytest.mark.slow
 
 QUERY = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
@@ -38,11 +40,10 @@ def post(url: str, query: str) -> dict:
 
 def test_cif_ui_answers_on_localhost_and_lists_assets_schedules_and_sensors(tmp_path, dbt_manifest):
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CIF_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestration.cli", "ui", "--port", str(port)],
         cwd=tmp_path,
-        env=env,
+        env=clean_env(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ingest.identity.keys import Change, stable_keys
 from ingest.identity.linking import components
+from ingest.identity.rules import star_edges
 
 # current holders of branch accounts, per source record and per customer
 RECORD_HOLDERS_SQL = """
@@ -23,30 +24,27 @@ join core.customer_identity_map m using (source_system, source_customer_id)
 """
 
 
+# Contact details shared by people who live together: rule -> the fields that must all agree
+SHARED_EVIDENCE: dict[str, tuple[str, ...]] = {
+    "same_address": ("postcode_key", "address_key"),
+    "shared_email": ("email",),
+    "shared_phone": ("phone",),
+}
+
+
 def household_edges(records: pd.DataFrame, holders: pd.DataFrame) -> pd.DataFrame:
     """Pairs of customer keys (left, right, rule) that live together."""
-    parts = []
-    shared = {
-        "same_address": ["postcode_key", "address_key"],
-        "shared_email": ["email"],
-        "shared_phone": ["phone"],
-    }
     people = records[records.party_type == "person"]
-    for rule, cols in shared.items():
-        sub = people.dropna(subset=cols)[[*cols, "customer_key"]].drop_duplicates()
-        first = sub.groupby(cols).customer_key.transform("min")
-        keep = first != sub.customer_key
-        parts.append(
-            pd.DataFrame({"left": first[keep], "right": sub.customer_key[keep], "rule": rule})
-        )
+    linked = {
+        rule: star_edges(people, list(cols), "customer_key")
+        for rule, cols in SHARED_EVIDENCE.items()
+    }
     if len(holders):
-        first = holders.groupby("account_id").customer_key.transform("min")
-        keep = first != holders.customer_key
-        parts.append(
-            pd.DataFrame(
-                {"left": first[keep], "right": holders.customer_key[keep], "rule": "joint_account"}
-            )
-        )
+        linked["joint_account"] = star_edges(holders, ["account_id"], "customer_key")
+    parts = [
+        pd.DataFrame({"left": left, "right": right, "rule": rule})
+        for rule, (left, right) in linked.items()
+    ]
     return pd.concat(parts, ignore_index=True).drop_duplicates(["left", "right", "rule"])
 
 

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ingest.identity.households import SHARED_EVIDENCE
 from ingest.identity.linking import components
+from ingest.identity.rules import caller_edges, star_edges
 
 
 @dataclass(frozen=True)
@@ -61,23 +63,17 @@ IDENTIFYING_EVIDENCE: dict[str, tuple[str, ...]] = {
 }
 
 
-# Evidence that two people live together (ingest/identity/households.py), for the ceiling.
+# Evidence that two people live together (as ingest/identity/households.py uses it).
 HOUSEHOLD_EVIDENCE: dict[str, tuple[str, ...]] = {
-    "same address": ("postcode_key", "address_key"),
-    "shared e-mail": ("email",),
-    "shared phone": ("phone",),
-    "joint account": ("account_id",),
+    **SHARED_EVIDENCE,
+    "joint_account": ("account_id",),
 }
 
 
 def _shared_edges(frame: pd.DataFrame, group: str, evidence: dict) -> tuple[list, list]:
     """Edges between positions of `frame` in one `group` sharing a value of `evidence`."""
-    left, right = [], []
-    for fields in evidence.values():
-        known = frame.dropna(subset=list(fields))
-        left.append(known.groupby([group, *fields]).pos.transform("min").to_numpy())
-        right.append(known.pos.to_numpy())
-    return left, right
+    edges = [star_edges(frame, [group, *fields], "pos") for fields in evidence.values()]
+    return [left for left, _ in edges], [right for _, right in edges]
 
 
 def evidence_ceiling(
@@ -98,13 +94,10 @@ def evidence_ceiling(
     frame["pos"] = range(len(frame))
     left, right = _shared_edges(frame, "person_id", IDENTIFYING_EVIDENCE)
     if "referenced_customer_id" in frame:
-        branch = frame[frame.source_system == "branch"].set_index("source_customer_id")
-        branch = branch[~branch.index.duplicated()]
-        callers = frame[frame.referenced_customer_id.notna()]
-        target = callers.referenced_customer_id.map(branch.pos)
-        same = callers.referenced_customer_id.map(branch.person_id).eq(callers.person_id)
-        left.append(target[same].astype(int).to_numpy())
-        right.append(callers.pos[same].to_numpy())
+        branch, caller = caller_edges(frame)
+        same = frame.person_id.to_numpy()[branch] == frame.person_id.to_numpy()[caller]
+        left.append(branch[same])
+        right.append(caller[same])
     frame["oracle"] = components(len(frame), np.concatenate(left), np.concatenate(right))
     scores = {"person": pairwise_score(frame, "oracle", "person_id")}
     accounts = frame.assign(account_id=None)

@@ -17,6 +17,16 @@ DETERMINISTIC_RULES: dict[str, tuple[str, ...]] = {
 }
 
 
+def star_edges(frame: pd.DataFrame, by: list[str], node: str) -> tuple[np.ndarray, np.ndarray]:
+    """Edges (left, right) linking the rows of `frame` that share every `by` value, as a star
+    from the smallest `node` of each group; rows missing a `by` value take no part."""
+    known = frame.dropna(subset=by)
+    first = known.groupby(by, sort=False)[node].transform("min").to_numpy()
+    nodes = known[node].to_numpy()
+    keep = first != nodes
+    return first[keep], nodes[keep]
+
+
 def rule_edges(records: pd.DataFrame) -> pd.DataFrame:
     """Edges (left, right, rule) between record positions that a deterministic rule links.
 
@@ -29,33 +39,32 @@ def rule_edges(records: pd.DataFrame) -> pd.DataFrame:
         present = records[cols].notna().all(axis=1).to_numpy()
         if not present.any():
             continue
-        sub = records.loc[present, cols].astype(str)
-        group = sub.groupby(cols, sort=False).ngroup().to_numpy()
-        pos = np.flatnonzero(present)
-        first = pd.Series(pos).groupby(group).transform("min").to_numpy()
-        keep = first != pos
-        parts.append(pd.DataFrame({"left": first[keep], "right": pos[keep], "rule": rule}))
+        sub = records.loc[present, cols].astype(str).assign(pos=np.flatnonzero(present))
+        left, right = star_edges(sub, cols, "pos")
+        parts.append(pd.DataFrame({"left": left, "right": right, "rule": rule}))
     if "referenced_customer_id" in records.columns:
-        # a caller who gave their branch customer number is that branch customer
-        branch = pd.Series(
-            np.flatnonzero(records.source_system.to_numpy() == "branch"),
-            index=records.source_customer_id[records.source_system == "branch"].to_numpy(),
-        )
-        branch = branch[~branch.index.duplicated()]
-        ref = records.referenced_customer_id
-        callers = np.flatnonzero(ref.notna().to_numpy())
-        target = branch.reindex(ref.iloc[callers].to_numpy()).to_numpy()
-        ok = ~np.isnan(target)
-        parts.append(
-            pd.DataFrame(
-                {"left": target[ok].astype(int), "right": callers[ok], "rule": "customer_number"}
-            )
-        )
+        left, right = caller_edges(records)
+        parts.append(pd.DataFrame({"left": left, "right": right, "rule": "customer_number"}))
     if not parts:
         return pd.DataFrame({"left": [], "right": [], "rule": []}).astype(
             {"left": int, "right": int}
         )
     return pd.concat(parts, ignore_index=True)
+
+
+def caller_edges(records: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(branch record, caller record) positions: a caller who gave their branch customer number
+    (`referenced_customer_id`) is that branch customer."""
+    branch = pd.Series(
+        np.flatnonzero(records.source_system.to_numpy() == "branch"),
+        index=records.source_customer_id[records.source_system == "branch"].to_numpy(),
+    )
+    branch = branch[~branch.index.duplicated()]
+    ref = records.referenced_customer_id
+    callers = np.flatnonzero(ref.notna().to_numpy())
+    target = branch.reindex(ref.iloc[callers].to_numpy()).to_numpy()
+    ok = ~np.isnan(target)
+    return target[ok].astype(int), callers[ok]
 
 
 def attach_nameless(records: pd.DataFrame, cluster: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
