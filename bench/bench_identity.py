@@ -6,7 +6,7 @@ Generates demo data, loads it and builds the dbt integration layer as of the day
 end (the loader and dbt, no whole nightly run), then on a copy of that warehouse times a full
 resolution (training included) and prints pairwise precision / recall / F1 of "same person" and
 "same household" and distinct customers vs the truth, the ceiling this data allows
-(ingest.identity.quality.evidence_ceiling), key stability on the same data, and
+(models.identity.quality.evidence_ceiling), key stability on the same data, and
 the time and peak memory. Finally it builds the integration layer for the last day and
 resolves again: the share of keys unchanged by a day of new data and that run's time.
 """
@@ -27,11 +27,11 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ingest.demo.generator import generate
-from ingest.identity import resolve_identities
-from ingest.identity.households import load_holders
-from ingest.identity.quality import evidence_ceiling, score_against_truth
-from ingest.identity.records import load_records
 from ingest.loader import load_landing
+from models.identity import resolve_identities
+from models.identity.households import load_holders
+from models.identity.quality import evidence_ceiling, score_against_truth
+from models.identity.records import load_records
 from orchestration.dbt_files import build_layer, prepare_manifest
 
 END = dt.date(2025, 6, 30)

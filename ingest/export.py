@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from ingest.validation import quote_ident, quote_literal
+from ingest.sql import quote_ident, quote_literal
 
 MARTS_SCHEMA = "marts"
 KEEP_VERSIONS = 3

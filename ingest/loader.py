@@ -17,7 +17,8 @@ from pathlib import Path
 import duckdb
 
 from ingest.layouts import Layout, layout_for, load_layouts
-from ingest.validation import quote_ident, quote_literal, reason_expression
+from ingest.sql import quote_ident, quote_literal
+from ingest.validation import reason_expression
 
 FORMATS = (".csv", ".jsonl", ".parquet")
 MAX_LINE_BYTES = 64 * 1024 * 1024

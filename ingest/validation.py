@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 from ingest.layouts import Column, Layout
+from ingest.sql import quote_ident, quote_literal
 
 BOOLEAN_WORDS = ("true", "false", "t", "f", "1", "0", "yes", "no", "y", "n")
-
-
-def quote_ident(name: str) -> str:
-    """A DuckDB identifier, safe whatever the file's header says."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _present(expr: str) -> str:

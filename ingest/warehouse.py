@@ -1,28 +1,12 @@
-"""The warehouse file: connections, the single-writer lock, and all-or-nothing runs.
-
-A run never writes the published warehouse in place. It works on a private copy
-(`<dir>/.work/<run_id>/<name>`) and, when every step succeeded, replaces the published file
-with it in one `os.replace`. A run that crashes or is killed leaves the published warehouse
-exactly as it was; the next run starts again from it, so nothing is done twice.
-"""
+"""Connections to the warehouse file, and what a full rebuild may drop."""
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import fcntl
-import json
-import os
-import shutil
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import duckdb
-
-
-class WarehouseBusyError(RuntimeError):
-    """Another run holds the warehouse's writer lock."""
 
 
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -42,151 +26,25 @@ def connection(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
         con.close()
 
 
-def lock_path(warehouse: Path) -> Path:
-    return warehouse.with_name(warehouse.name + ".lock")
+DERIVED_SCHEMAS = ("staging", "intermediate", "core", "marts")
 
 
-class WriterLock:
-    """An exclusive, non-blocking lock on the warehouse, released when the process ends."""
-
-    def __init__(self, warehouse: Path, owner: str) -> None:
-        self.path = lock_path(warehouse)
-        self.owner = owner
-        self._fd: int | None = None
-
-    def acquire(self) -> WriterLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise WarehouseBusyError(
-                f"The warehouse {self.path.with_suffix('')} is being written by another run "
-                f"({holder}). DuckDB allows one writer: wait for it to finish, then run again."
-            ) from None
-        os.ftruncate(fd, 0)
-        started = dt.datetime.now().isoformat(timespec="seconds")
-        os.pwrite(fd, f"run {self.owner}, pid {os.getpid()}, since {started}".encode(), 0)
-        self._fd = fd
-        return self
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.ftruncate(self._fd, 0)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self) -> WriterLock:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-@dataclass(frozen=True)
-class WorkingCopy:
-    """The private copy of the warehouse that one run writes."""
-
-    published: Path
-    run_id: str
-
-    @property
-    def folder(self) -> Path:
-        return self.published.parent / ".work" / self.run_id
-
-    @property
-    def path(self) -> Path:
-        return self.folder / self.published.name
-
-    @property
-    def _origin_file(self) -> Path:
-        return self.folder / "origin.json"
-
-    def begin(self) -> Path:
-        """Copy the published warehouse (if any) into the working folder, once per run."""
-        if self.path.exists():
-            return self.path
-        self.folder.mkdir(parents=True, exist_ok=True)
-        origin = _fingerprint(self.published)
-        if self.published.exists():
-            wal = self.published.with_name(self.published.name + ".wal")
-            if wal.exists():
-                # A writer died before its checkpoint: let DuckDB replay the log first.
-                connect(self.published).close()
-            partial = self.path.with_name(self.path.name + ".partial")
-            shutil.copyfile(self.published, partial)
-            os.replace(partial, self.path)
-        self._origin_file.write_text(json.dumps(origin))
-        return self.path
-
-    def publish(self) -> Path:
-        """Atomically replace the published warehouse with this run's copy."""
-        if not self.path.exists():
-            raise FileNotFoundError(f"run {self.run_id} has no working copy to publish")
-        expected = json.loads(self._origin_file.read_text())
-        if _fingerprint(self.published) != expected:
-            raise WarehouseBusyError(
-                f"{self.published} changed while run {self.run_id} was working on its copy; "
-                "the run's results were not published. Run again."
-            )
-        os.replace(self.path, self.published)
-        shutil.rmtree(self.folder, ignore_errors=True)
-        return self.published
-
-    def discard(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def _fingerprint(path: Path) -> dict[str, float | int] | None:
-    if not path.exists():
-        return None
-    stat = path.stat()
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "inode": stat.st_ino}
-
-
-def clean_stale_work(published: Path, keep: str | None = None) -> list[Path]:
-    """Remove working copies left by runs that died (call while holding the writer lock)."""
-    work = published.parent / ".work"
-    removed: list[Path] = []
-    if work.exists():
-        for folder in work.iterdir():
-            if folder.name != keep:
-                shutil.rmtree(folder, ignore_errors=True)
-                removed.append(folder)
-    return removed
-
-
-DERIVED_SCHEMAS = ("staging", "intermediate", "marts")
-# Core tables written by Python, not dbt: a full refresh must keep them (stable keys).
-KEPT_CORE_TABLES = frozenset(
-    {
-        "customer_identity_map",
-        "customer_key_changes",
-        "customer_key_lookup",
-        "customer_household",
-        "household_key_changes",
-        "identity_model",
-        "identity_records",
-        "identity_pairs",
-    }
-)
-
-
-def drop_derived_relations(con: duckdb.DuckDBPyConnection) -> list[str]:
+def drop_derived_relations(con: duckdb.DuckDBPyConnection, keep: Iterable[str] = ()) -> list[str]:
     """Drop every table and view dbt builds from raw (for a full rebuild); returns their names.
 
-    Raw, meta, quarantine, scores and the identity map are kept: they are not derived from
-    raw alone (history of loads, scores per as-of date, keys that must survive)."""
+    Raw, meta, quarantine and scores are kept, and so are the `keep` tables ("schema.table",
+    those Python steps write into the derived schemas, such as the identity map whose keys
+    must survive): they are not derived from raw alone."""
+    placeholders = ", ".join("?" for _ in DERIVED_SCHEMAS)
     rows = con.execute(
         "select table_schema, table_name, table_type from information_schema.tables "
-        "where table_schema in ('staging', 'intermediate', 'marts', 'core')"
+        f"where table_schema in ({placeholders})",
+        list(DERIVED_SCHEMAS),
     ).fetchall()
+    kept = set(keep)
     dropped = []
     for schema, name, kind in rows:
-        if schema == "core" and name in KEPT_CORE_TABLES:
+        if f"{schema}.{name}" in kept:
             continue
         what = "view" if kind == "VIEW" else "table"
         con.execute(f'drop {what} if exists "{schema}"."{name}" cascade')

@@ -6,10 +6,10 @@ from pathlib import Path
 import dagster as dg
 
 from ingest.export import export_marts, pii_columns
-from ingest.identity import resolve_identities
 from ingest.layouts import load_layouts
 from ingest.loader import load_landing, summarize
 from ingest.warehouse import connection
+from models.identity import resolve_identities
 from models.scoring import run_scoring
 from orchestration.dbt_files import MANIFEST
 from orchestration.resources import PUBLISH_KEY, CifResource
@@ -84,7 +84,7 @@ def ingest_landing(context: dg.AssetExecutionContext, cif: CifResource):
             IDENTITY_KEY,
             group_name="core",
             kinds={"python", "duckdb"},
-            description="Source record -> stable customer_key (ingest/identity/)",
+            description="Source record -> stable customer_key (models/identity/)",
             deps=[
                 dg.AssetKey(["intermediate", "int_customer_records_unioned"]),
                 dg.AssetKey(["intermediate", "int_transactions_unioned"]),
@@ -115,7 +115,7 @@ def ingest_landing(context: dg.AssetExecutionContext, cif: CifResource):
 )
 def customer_identity_map(context: dg.AssetExecutionContext, cif: CifResource):
     """Resolve which source records are the same person and which form a household, with
-    stable keys (ingest/identity/)."""
+    stable keys (models/identity/)."""
     with cif.connect(context) as con:
         result = resolve_identities(con)
     yield dg.MaterializeResult(

@@ -23,6 +23,7 @@ from dagster_dbt import (
 )
 
 from ingest.warehouse import drop_derived_relations
+from models.identity import TABLES as IDENTITY_TABLES
 from orchestration.dbt_files import DBT_PROJECT_DIR, dbt_executable
 from orchestration.resources import CifResource
 
@@ -61,7 +62,7 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, cif: CifResou
         args.append("--full-refresh")
         if context.op_def.name == "dbt_integrate":  # the first dbt layer of the run
             with cif.connect(context) as con:
-                dropped = drop_derived_relations(con)
+                dropped = drop_derived_relations(con, keep=IDENTITY_TABLES)
             context.log.info(f"full refresh: dropped {len(dropped)} derived relations")
     runs = Path(dbt.project_dir) / "target" / "runs"
     target = runs / f"{context.run.run_id}-{context.op_def.name}"

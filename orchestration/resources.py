@@ -15,8 +15,9 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from ingest.warehouse import WorkingCopy, WriterLock, clean_stale_work, connection
+from ingest.warehouse import connection
 from orchestration.settings import CifSettings
+from orchestration.warehouse import WorkingCopy, WriterLock, clean_stale_work
 
 PUBLISH_KEY = dg.AssetKey(["warehouse_published"])
 

@@ -18,9 +18,10 @@ from typing import Any
 
 import dagster as dg
 
-from ingest.warehouse import WarehouseBusyError, WriterLock, connection
+from ingest.warehouse import connection
 from orchestration.resources import CifResource, release_run
 from orchestration.settings import CifSettings
+from orchestration.warehouse import WarehouseBusyError, WriterLock
 from quality.alerts import Alert, Delivery, send_alert
 from quality.report import render_report, write_report
 

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ingest.validation import quote_ident
+from ingest.sql import quote_ident
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import duckdb
 
 from ingest.layouts import Layout
 from ingest.loader import LINEAGE_COLUMNS
-from ingest.validation import quote_ident
+from ingest.sql import quote_ident
 
 LATEST_LOAD = "(select max(loaded_at) from meta.load_batches)"
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from ingest.warehouse import WriterLock
+from orchestration.warehouse import WriterLock
 from tests.conftest import DEMO_END, clean_env, processes_mentioning, run_cif
 
 pytestmark = pytest.mark.slow
@@ -262,7 +262,7 @@ def test_the_analysts_notebook_runs_on_the_exports(site, monkeypatch):
 
 def test_identity_resolution_quality_against_the_truth(site):
     """Guards the measured quality (bench/bench_identity.py) a little below what it reaches."""
-    from ingest.identity.quality import score_against_truth
+    from models.identity.quality import score_against_truth
 
     root, _ = site
     with duckdb.connect(str(root / "warehouse" / "cif.duckdb"), read_only=True) as con:

@@ -1,12 +1,12 @@
 import numpy as np
 import pandas as pd
 
-from ingest.identity import assign_stable_keys, link_records
-from ingest.identity.households import assign_households, household_edges
-from ingest.identity.keys import key_lookup
-from ingest.identity.linking import _walk_constrained, constrained_components
-from ingest.identity.quality import pairwise_score
-from ingest.identity.records import standard_given
+from models.identity import assign_stable_keys, link_records
+from models.identity.households import assign_households, household_edges
+from models.identity.keys import key_lookup
+from models.identity.linking import _walk_constrained, constrained_components
+from models.identity.quality import pairwise_score
+from models.identity.records import standard_given
 
 COLS = ["source_system", "source_customer_id", "national_id", "given", "surname", "email", "phone"]
 

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 
 from ingest.demo.generator import generate
-from ingest.identity import resolve_identities
-from ingest.identity.households import load_holders
-from ingest.identity.quality import evidence_ceiling, score_against_truth
-from ingest.identity.records import load_records
 from ingest.loader import load_landing
+from models.identity import resolve_identities
+from models.identity.households import load_holders
+from models.identity.quality import evidence_ceiling, score_against_truth
+from models.identity.records import load_records
 from orchestration.dbt_files import build_layer
 from tests.conftest import DEMO_END
 

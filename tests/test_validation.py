@@ -1,7 +1,8 @@
 import duckdb
 
 from ingest.layouts import Column, Layout
-from ingest.validation import quote_ident, reason_expression
+from ingest.sql import quote_ident
+from ingest.validation import reason_expression
 
 LAYOUT = Layout(
     source="s",

@@ -1,12 +1,7 @@
 import pytest
 
-from ingest.warehouse import (
-    WarehouseBusyError,
-    WorkingCopy,
-    WriterLock,
-    clean_stale_work,
-    connection,
-)
+from ingest.warehouse import connection
+from orchestration.warehouse import WarehouseBusyError, WorkingCopy, WriterLock, clean_stale_work
 
 
 def test_a_second_writer_is_refused_at_once_with_a_clear_message(tmp_path):

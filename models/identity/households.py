@@ -3,13 +3,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import duckdb
 import numpy as np
 import pandas as pd
 
-from ingest.identity.keys import Change, stable_keys
-from ingest.identity.linking import components
-from ingest.identity.rules import star_edges
+from models.identity.keys import Change, stable_keys
+from models.identity.linking import components
+from models.identity.rules import star_edges
+from models.identity.tables import (
+    HOUSEHOLD_KEY_CHANGES,
+    HOUSEHOLDS,
+    SCHEMA,
+    append_changes,
+    replace_rows,
+)
 
 # current holders of branch accounts, per source record and per customer
 RECORD_HOLDERS_SQL = """
@@ -89,3 +98,27 @@ def load_holders(con: duckdb.DuckDBPyConnection, per_record: bool = False) -> pd
     except duckdb.CatalogException:
         columns = ["source_system", "source_customer_id"] if per_record else ["customer_key"]
         return pd.DataFrame({c: [] for c in ["account_id", *columns]})
+
+
+MEMBER_COLUMNS = ["customer_key", "surname", "postcode_key", "address_key", "email", "phone"]
+
+
+def write_households(
+    con: duckdb.DuckDBPyConnection, mapped: pd.DataFrame, resolved_at: dt.datetime
+) -> int:
+    """Rewrite core.customer_household from the keyed records `mapped` (and the current account
+    holders), logging household key changes; returns the number of households."""
+    members = mapped[[*MEMBER_COLUMNS, "party_type"]]
+    previous = con.execute(f"select customer_key, household_key from {SCHEMA}.{HOUSEHOLDS}").df()
+    households, changes = assign_households(
+        mapped.customer_key.to_numpy(), household_edges(members, load_holders(con)), previous
+    )
+    households["resolved_at"] = resolved_at
+    replace_rows(
+        con,
+        HOUSEHOLDS,
+        households,
+        ["customer_key", "household_key", "household_rule", "resolved_at"],
+    )
+    append_changes(con, HOUSEHOLD_KEY_CHANGES, changes, resolved_at)
+    return int(households.household_key.nunique())

@@ -16,6 +16,9 @@ import math
 import duckdb
 import pandas as pd
 
+from models.identity.tables import MODEL as MODEL_TABLE
+from models.identity.tables import SCHEMA
+
 MODEL_VERSION = "4"  # bump when the comparisons or blocking below change: forces retraining
 MATCH_PROBABILITY = 0.7
 COLUMNS = [
@@ -32,16 +35,6 @@ COLUMNS = [
     "address_key",
     "party_type",
 ]
-
-MODEL_DDL = """
-create schema if not exists core;
-create table if not exists core.identity_model (
-    model_version varchar not null,
-    settings_json varchar not null,
-    trained_records bigint not null,
-    trained_at timestamp not null
-);
-"""
 
 
 def _level(sql: str, label: str, m: float | None = None) -> dict:
@@ -233,7 +226,7 @@ def _estimate_m_from_rules(db, frame, records: pd.DataFrame, settings: dict) -> 
     (M_LABEL_RULES), blended with the declared values; in place on `settings`."""
     from splink import Linker
 
-    from ingest.identity.rules import rule_edges
+    from models.identity.rules import rule_edges
 
     edges = rule_edges(records.reset_index(drop=True))
     uid = records.uid.to_numpy()
@@ -352,9 +345,8 @@ def _drop_splink_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 def load_model(con: duckdb.DuckDBPyConnection) -> tuple[dict, int] | None:
     """The stored model of the current MODEL_VERSION and how many records it was trained on."""
-    con.execute(MODEL_DDL)
     rows = con.execute(
-        "select settings_json, trained_records from core.identity_model "
+        f"select settings_json, trained_records from {SCHEMA}.{MODEL_TABLE} "
         "where model_version = ? order by trained_at desc limit 1",
         [MODEL_VERSION],
     ).fetchall()  # all (one row): a half-read result would block register() on `con`
@@ -362,8 +354,7 @@ def load_model(con: duckdb.DuckDBPyConnection) -> tuple[dict, int] | None:
 
 
 def save_model(con: duckdb.DuckDBPyConnection, settings: dict, records: int, at) -> None:
-    con.execute(MODEL_DDL)
     con.execute(
-        "insert into core.identity_model values (?, ?, ?, ?)",
+        f"insert into {SCHEMA}.{MODEL_TABLE} values (?, ?, ?, ?)",
         [MODEL_VERSION, json.dumps(settings), records, at],
     )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
+
+from models.identity.tables import KEY_CHANGES, KEY_LOOKUP, SCHEMA, replace_rows
 
 Change = tuple[str, int, int, str]  # (merge|split, old key, new key, evidence)
 
@@ -91,3 +94,13 @@ def key_lookup(current_keys: np.ndarray, history: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {"customer_key": list(target), "current_customer_key": list(target.values())}
     ).sort_values("customer_key", ignore_index=True)
+
+
+def write_key_lookup(con: duckdb.DuckDBPyConnection, current_keys: np.ndarray) -> None:
+    """Rewrite core.customer_key_lookup: every key ever issued -> its current key (keys that no
+    longer appear in the history keep their last answer)."""
+    history = con.execute(f"select * from {SCHEMA}.{KEY_CHANGES}").df()
+    lookup = key_lookup(current_keys, history)
+    previous = con.execute(f"select * from {SCHEMA}.{KEY_LOOKUP}").df()
+    lookup = pd.concat([lookup, previous[~previous.customer_key.isin(lookup.customer_key)]])
+    replace_rows(con, KEY_LOOKUP, lookup, ["customer_key", "current_customer_key"])

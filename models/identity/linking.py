@@ -7,7 +7,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ingest.identity.rules import attach_nameless, rule_edges
+from models.identity.rules import attach_nameless, rule_edges
 
 
 def components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:

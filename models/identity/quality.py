@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ingest.identity.households import SHARED_EVIDENCE
-from ingest.identity.linking import components
-from ingest.identity.rules import caller_edges, star_edges
+from models.identity.households import SHARED_EVIDENCE
+from models.identity.linking import components
+from models.identity.rules import caller_edges, star_edges
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ IDENTIFYING_EVIDENCE: dict[str, tuple[str, ...]] = {
 }
 
 
-# Evidence that two people live together (as ingest/identity/households.py uses it).
+# Evidence that two people live together (as models/identity/households.py uses it).
 HOUSEHOLD_EVIDENCE: dict[str, tuple[str, ...]] = {
     **SHARED_EVIDENCE,
     "joint_account": ("account_id",),
@@ -85,7 +85,7 @@ def evidence_ceiling(
     branch number a caller gave), and two people into one household only through household
     evidence (HOUSEHOLD_EVIDENCE; joint accounts from `holders`: source_system,
     source_customer_id, account_id). Records with nothing in common with the rest of their
-    person stay apart. `records` is ingest.identity.records.load_records' frame."""
+    person stay apart. `records` is models.identity.records.load_records' frame."""
     keys = ["source_system", "source_customer_id"]
     truth = truth.assign(source_customer_id=truth.source_customer_id.astype(str))
     frame = records.merge(

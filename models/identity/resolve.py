@@ -1,0 +1,99 @@
+"""One night's identity resolution: records -> scored pairs -> customers -> keys -> households.
+
+Splink works in its own tables first; the warehouse tables then change in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from models.identity.households import write_households
+from models.identity.keys import assign_stable_keys, write_key_lookup
+from models.identity.linking import link_records
+from models.identity.pairs import score_pairs, store_pairs
+from models.identity.records import load_records
+from models.identity.tables import (
+    IDENTITY_MAP,
+    KEY_CHANGES,
+    SCHEMA,
+    append_changes,
+    ensure_tables,
+    replace_rows,
+)
+
+MAP_COLUMNS = [
+    "source_system",
+    "source_customer_id",
+    "customer_key",
+    "match_rule",
+    "first_seen_at",
+    "resolved_at",
+]
+
+
+@dataclass(frozen=True)
+class IdentityResult:
+    records: int
+    customers: int
+    new_customers: int
+    merges: int
+    splits: int = 0
+    households: int = 0
+    compared_records: int = 0
+    model_trained: bool = False
+
+
+def resolve_identities(
+    con: duckdb.DuckDBPyConnection, resolved_at: dt.datetime | None = None
+) -> IdentityResult:
+    """Rebuild core.customer_identity_map (and households) from the integrated customer records."""
+    resolved_at = resolved_at or dt.datetime.now().replace(microsecond=0)
+    ensure_tables(con)
+    records = load_records(con)
+    previous = con.execute(
+        f"select source_system, source_customer_id, customer_key from {SCHEMA}.{IDENTITY_MAP}"
+    ).df()
+    scored = score_pairs(con, records)
+    con.execute("begin transaction")
+    try:
+        store_pairs(con, records, scored, resolved_at)
+        mapped, changes = _write_map(con, records, scored.pairs, previous, resolved_at)
+        write_key_lookup(con, mapped.customer_key.to_numpy())
+        households = write_households(con, mapped, resolved_at)
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    known = set(previous.customer_key.astype(int)) if len(previous) else set()
+    keys = set(mapped.customer_key.astype(int))
+    return IdentityResult(
+        records=len(mapped),
+        customers=len(keys),
+        new_customers=len(keys - known),
+        merges=sum(1 for c in changes if c[0] == "merge"),
+        splits=sum(1 for c in changes if c[0] == "split"),
+        households=households,
+        compared_records=scored.compared,
+        model_trained=scored.trained is not None,
+    )
+
+
+def _write_map(
+    con: duckdb.DuckDBPyConnection,
+    records: pd.DataFrame,
+    pairs: pd.DataFrame,
+    previous: pd.DataFrame,
+    resolved_at: dt.datetime,
+) -> tuple[pd.DataFrame, list]:
+    """Cluster the records, key the clusters stably and write the map and its key changes;
+    returns every record with its customer_key, and the changes."""
+    linked = link_records(records, pairs)
+    mapped, changes = assign_stable_keys(linked, previous)
+    mapped["resolved_at"] = resolved_at
+    replace_rows(con, IDENTITY_MAP, mapped, MAP_COLUMNS)
+    append_changes(con, KEY_CHANGES, changes, resolved_at)
+    return mapped, changes
