@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,67 +11,7 @@ import duckdb
 import pytest
 
 from orchestration.settings import CifSettings
-
-DEMO_END = dt.date(2025, 6, 30)
-DEMO_START = dt.date(2023, 7, 1)
-
-
-def clean_env() -> dict[str, str]:
-    """This process's environment without CIF_* settings, for the commands tests start."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("CIF_")}
-
-
-def run_command(
-    command: list[str],
-    cwd: Path | None = None,
-    timeout: float = 900,
-    ignoring_sigterm: bool = False,
-) -> subprocess.CompletedProcess:
-    """Run `command` without the caller's CIF_* environment and stdin, its output going to
-    files rather than pipes: a helper process that outlives it (Dagster's compute-log `tail`)
-    cannot keep the test waiting for the end of a pipe, and under pytest-xdist stdin is the
-    worker's channel to the controller. `ignoring_sigterm` starts it the way a parent that
-    ignores SIGTERM would."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        done = subprocess.run(
-            command,
-            cwd=cwd,
-            env=clean_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            timeout=timeout,
-            preexec_fn=(
-                (lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
-                if ignoring_sigterm
-                else None
-            ),
-        )
-        out.seek(0)
-        err.seek(0)
-        return subprocess.CompletedProcess(command, done.returncode, out.read(), err.read())
-
-
-def run_cif(
-    *args: str, cwd: Path, timeout: float = 900, ignoring_sigterm: bool = False
-) -> subprocess.CompletedProcess:
-    """`cif ARGS` in a fresh process (see run_command)."""
-    return run_command(
-        [sys.executable, "-m", "orchestration.cli", *args], cwd, timeout, ignoring_sigterm
-    )
-
-
-def processes_mentioning(text: str) -> list[str]:
-    """Command lines of running processes that mention `text` (Linux /proc)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            command = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:  # the process ended meanwhile
-            continue
-        if text in command:
-            found.append(command)
-    return found
+from tests.helpers import DEMO_END, DEMO_START
 
 
 @pytest.fixture(autouse=True)

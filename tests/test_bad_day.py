@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from orchestration.runner import run_nightly
-from tests.test_history import customers, purchases, write
+from tests.helpers import customers, purchases, write
 
 pytestmark = pytest.mark.slow
 DAY1 = dt.date(2024, 6, 30)

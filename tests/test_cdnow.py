@@ -19,7 +19,7 @@ from ingest.loader import load_landing
 from models.clv import fit_purchase_model, fit_spend_model
 from models.rfm import rfm_summary
 from models.scoring import ScoringConfig, run_scoring
-from tests.conftest import run_cif
+from tests.helpers import run_cif
 
 PUBLISHED = {
     "bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from orchestration.warehouse import WriterLock
-from tests.conftest import DEMO_END, clean_env, processes_mentioning, run_cif
+from tests.helpers import DEMO_END, clean_env, processes_mentioning, run_cif
 
 pytestmark = pytest.mark.slow
 AS_OF = DEMO_END.isoformat()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from tests.conftest import run_command
+from tests.helpers import run_command
 
 EXPECTED_ASSETS = {
     "raw/branch__customers",

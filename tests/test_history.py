@@ -4,54 +4,15 @@ import datetime as dt
 import time
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pytest
 
 from orchestration.runner import run_nightly
+from tests.helpers import HISTORY_DAY1, customers, purchases, write
 
 pytestmark = pytest.mark.slow
-DAY1 = dt.date(2024, 6, 30)
+DAY1 = HISTORY_DAY1
 DAY2 = dt.date(2024, 7, 31)
-
-
-def write(path, frame):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False)
-
-
-def customers(n=80):
-    return pd.DataFrame(
-        {
-            "source_customer_id": [f"c{i}" for i in range(n)],
-            "first_name": [f"Name{i}" for i in range(n)],
-            "last_name": ["Lee" if i == 0 else f"Surname{i}" for i in range(n)],
-            "email": [f"p{i}@example.com" for i in range(n)],
-            "address_line": [f"{i} Oak Street" for i in range(n)],
-            "postcode": ["0101"] * n,
-            "updated_at": ["2024-01-01T09:00:00"] * n,
-        }
-    )
-
-
-def purchases(n=80, seed=5):
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n):
-        days = np.sort(rng.choice(np.arange(0, 540), size=rng.integers(1, 9), replace=False))
-        rows += [
-            (
-                f"t{i}-{d}",
-                f"c{i}",
-                (dt.date(2023, 1, 1) + dt.timedelta(days=int(d))).isoformat(),
-                f"{rng.gamma(4, 10):.2f}",
-            )
-            for d in days
-        ]
-    frame = pd.DataFrame(
-        rows, columns=["transaction_id", "source_customer_id", "occurred_at", "amount"]
-    )
-    return frame[frame.occurred_at <= DAY1.isoformat()]
 
 
 @pytest.fixture(scope="module")

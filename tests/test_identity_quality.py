@@ -19,7 +19,7 @@ from models.identity.households import load_holders
 from models.identity.quality import evidence_ceiling, score_against_truth
 from models.identity.records import load_records
 from orchestration.dbt_files import build_layer
-from tests.conftest import DEMO_END
+from tests.helpers import DEMO_END
 
 pytestmark = pytest.mark.slow
 DAY_BEFORE = DEMO_END - dt.timedelta(days=1)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from orchestration.dbt_files import DBT_PROJECT_DIR, dbt_executable
-from tests.conftest import DEMO_END, run_cif, run_command
+from tests.helpers import DEMO_END, run_cif, run_command
 
 pytestmark = pytest.mark.slow
 AS_OF = DEMO_END.isoformat()

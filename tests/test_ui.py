@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import clean_env
+from tests.helpers import clean_env
 
 pytestmark = pytest.mark.slow
 
