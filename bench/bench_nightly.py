@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ingest.demo.generator import generate
-from orchestration.dbt_files import prepare_manifest
+from orchestration.dbt_project import prepare_manifest
 from orchestration.settings import CifSettings
 
 END = dt.date(2025, 6, 30)

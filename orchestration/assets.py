@@ -11,7 +11,7 @@ from ingest.loader import load_landing, summarize
 from ingest.warehouse import connection
 from models.identity import resolve_identities
 from models.scoring import run_scoring
-from orchestration.dbt_files import MANIFEST
+from orchestration.dbt_project import MANIFEST
 from orchestration.resources import PUBLISH_KEY, CifResource
 
 RAW_KEYS = [dg.AssetKey(["raw", layout.raw_table]) for layout in load_layouts().values()]

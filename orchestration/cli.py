@@ -110,7 +110,7 @@ def run(
     ] = False,
 ) -> None:
     """The nightly job: ingest new files, build, score, check, publish, export; then a summary."""
-    from orchestration.dbt_files import prepare_manifest
+    from orchestration.dbt_project import prepare_manifest
     from orchestration.runner import WarehouseBusyError, ensure_not_busy, run_nightly
     from orchestration.summary import print_summary
 
@@ -178,7 +178,7 @@ def export(
     """Write every mart of the published warehouse for BI tools (and manifest.json)."""
     from ingest.export import export_marts, pii_columns
     from ingest.warehouse import connection
-    from orchestration.dbt_files import MANIFEST, prepare_manifest
+    from orchestration.dbt_project import MANIFEST, prepare_manifest
 
     if file_format not in ("parquet", "csv"):
         raise typer.BadParameter("use parquet or csv", param_hint="--format")
@@ -217,7 +217,7 @@ def ui(
     exports: ExportsOpt = None,
 ) -> None:
     """Start the Dagster UI on 127.0.0.1 over the same definitions as `cif run`."""
-    from orchestration.dbt_files import prepare_manifest
+    from orchestration.dbt_project import prepare_manifest
     from orchestration.runner import dagster_instance
 
     settings = CifSettings.load(landing=landing, warehouse=warehouse, exports=exports)

@@ -12,7 +12,7 @@ from orchestration.assets import (
     warehouse_published,
 )
 from orchestration.checks import ALL_CHECKS
-from orchestration.dbt import dbt_core_assets, dbt_integrate_assets, dbt_marts_assets, dbt_resource
+from orchestration.dbt import dbt_core_assets, dbt_integrate_assets, dbt_marts_assets
 from orchestration.resources import CifResource
 from orchestration.schedules import (
     build_failure_sensor,
@@ -49,7 +49,7 @@ def build_definitions(settings: CifSettings | None = None) -> dg.Definitions:
         jobs=[nightly_job],
         schedules=[build_nightly_schedule(settings)],
         sensors=[build_landing_sensor(settings), build_failure_sensor(settings)],
-        resources={"cif": CifResource.from_settings(settings), "dbt": dbt_resource()},
+        resources={"cif": CifResource.from_settings(settings)},
         executor=dg.in_process_executor,
     )
 

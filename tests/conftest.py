@@ -24,7 +24,7 @@ def _no_cif_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def dbt_manifest() -> Path:
-    from orchestration.dbt_files import prepare_manifest
+    from orchestration.dbt_project import prepare_manifest
 
     return prepare_manifest()
 

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from orchestration.dbt_files import DBT_PROJECT_DIR, dbt_executable
+from orchestration.dbt_project import DBT_PROJECT_DIR, dbt_executable
 from tests.helpers import DEMO_END, run_cif, run_command
 
 pytestmark = pytest.mark.slow
