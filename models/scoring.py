@@ -44,6 +44,12 @@ from models.clv import (
 )
 from models.rfm import holdout_actuals, rfm_summary
 
+SCHEMA = "scores"
+SCORES_TABLE = "customer_scores"
+MODEL_RUNS_TABLE = "model_runs"
+# The dbt models scoring reads ("schema.model"): its upstream in the graph.
+DBT_INPUTS = ("core.fct_transactions", "core.fct_interactions", "core.dim_customer")
+
 SCORES_DDL = """
 create schema if not exists scores;
 create table if not exists scores.customer_scores (

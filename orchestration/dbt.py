@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtProject,
+    dbt_assets,
+    get_asset_key_for_model,
+)
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
 from ingest.layouts import DBT_PROJECT_DIR
@@ -60,7 +66,7 @@ def _build(context: dg.AssetExecutionContext, cif: CifResource, tag: str) -> Ite
     args = ["build", "--select", f"tag:{tag}", *NIGHTLY_EXCLUDE]
     if cif.full_refresh:
         args.append("--full-refresh")
-        if tag == LAYERS[0]:  # the first dbt layer of the run
+        if tag == next(iter(LAYERS)):  # the first dbt layer of the run
             with cif.connect(context) as con:
                 dropped = drop_derived_relations(con, keep=IDENTITY_TABLES)
             context.log.info(f"full refresh: dropped {len(dropped)} derived relations")
@@ -130,19 +136,41 @@ def dbt_failures(results: list[dict], errors: list[str]) -> str:
     return "dbt: " + "; ".join(failures) if failures else "dbt failed (see the run's logs)"
 
 
+# dbt tag -> what the layer's step is called (its first docstring line is the step's label).
+LAYERS = {
+    "integrate": "dbt: staging and integration",
+    "core": "dbt: integrated core",
+    "marts": "dbt: marts",
+}
+
+
 def _layer(tag: str) -> dg.AssetsDefinition:
-    @dbt_assets(
+    def layer_assets(context: dg.AssetExecutionContext, cif: CifResource):
+        yield from _build(context, cif, tag)
+
+    layer_assets.__doc__ = f"{LAYERS[tag]}\n\nThe dbt models and tests tagged {tag!r}."
+    return dbt_assets(
         manifest=dbt_project().manifest_path,
         project=dbt_project(),
         select=f"tag:{tag}",
         dagster_dbt_translator=TRANSLATOR,
         name=f"dbt_{tag}",
-    )
-    def layer_assets(context: dg.AssetExecutionContext, cif: CifResource):
-        yield from _build(context, cif, tag)
-
-    return layer_assets
+    )(layer_assets)
 
 
-LAYERS = ("integrate", "core", "marts")
 dbt_integrate_assets, dbt_core_assets, dbt_marts_assets = (_layer(tag) for tag in LAYERS)
+DBT_LAYER_ASSETS = (dbt_integrate_assets, dbt_core_assets, dbt_marts_assets)
+
+
+def dbt_asset_key(qualified_model: str) -> dg.AssetKey:
+    """The asset key of a dbt model named "schema.model" (checked against the manifest)."""
+    schema, model = qualified_model.split(".")
+    key = get_asset_key_for_model([dbt_integrate_assets], model)  # one manifest serves all
+    if key.path[0] != schema or not any(key in layer.keys for layer in DBT_LAYER_ASSETS):
+        raise ValueError(f"no dbt model {qualified_model} is built by the dbt layers")
+    return key
+
+
+def dbt_keys_in_schema(schema: str, layer: dg.AssetsDefinition) -> list[dg.AssetKey]:
+    """The asset keys a dbt layer builds into `schema` (e.g. the exported marts)."""
+    return sorted((k for k in layer.keys if k.path[0] == schema), key=lambda k: k.path)

@@ -13,6 +13,7 @@ from orchestration.assets import (
 )
 from orchestration.checks import ALL_CHECKS
 from orchestration.dbt import dbt_core_assets, dbt_integrate_assets, dbt_marts_assets
+from orchestration.jobs import nightly_job
 from orchestration.resources import CifResource
 from orchestration.schedules import (
     build_failure_sensor,
@@ -31,14 +32,6 @@ ASSETS = [
     warehouse_published,
     marts_export,
 ]
-
-# DuckDB has one writer: every step of a run executes in one process, one at a time.
-nightly_job = dg.define_asset_job(
-    "nightly",
-    selection=dg.AssetSelection.all(),
-    executor_def=dg.in_process_executor,
-    description="Ingest new files, build, score, check, publish the warehouse and export the marts.",
-)
 
 
 def build_definitions(settings: CifSettings | None = None) -> dg.Definitions:

@@ -114,3 +114,11 @@ def purchases(n=80, seed=5):
         rows, columns=["transaction_id", "source_customer_id", "occurred_at", "amount"]
     )
     return frame[frame.occurred_at <= HISTORY_DAY1.isoformat()]
+
+
+def nightly(settings):
+    """The nightly job on `settings`, in this process, as `cif run` runs it."""
+    from orchestration.definitions import build_definitions
+    from orchestration.runner import run_nightly
+
+    return run_nightly(settings, build_definitions(settings))

@@ -20,6 +20,9 @@ from models.identity.tables import (
     replace_rows,
 )
 
+# The dbt model the household rules read besides the identity map (schema.model).
+DBT_INPUTS = ("staging.stg_branch__account_holders",)
+
 # current holders of branch accounts, per source record and per customer
 RECORD_HOLDERS_SQL = """
 select source_system, source_customer_id, account_id

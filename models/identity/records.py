@@ -90,6 +90,16 @@ NICKNAMES: dict[str, str] = {
     "vicky": "victoria",
 }
 
+# The dbt models RECORDS_SQL reads (schema.model): the identity step's upstream in the graph.
+DBT_INPUTS = (
+    "intermediate.int_customer_records_unioned",
+    "intermediate.int_transactions_unioned",
+    "intermediate.int_interactions_unioned",
+    "staging.stg_app__profiles",
+    "staging.stg_callcentre__contacts",
+    "staging.stg_branch__customers",
+)
+
 # Latest version of each record, with features; person/organisation from the source's own type.
 RECORDS_SQL = """
 with latest as (
