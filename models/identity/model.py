@@ -58,7 +58,11 @@ def _comparisons() -> list[dict]:
     no level is impossible. EM is not used: on this data it confuses household members (same
     surname, address, e-mail) with one person. The u values (chance agreement) are estimated
     from the data by random sampling."""
-    name = {
+    return [_name(), _birth(), _email(), _phone(), _address()]
+
+
+def _name() -> dict:
+    return {
         "output_column_name": "name",
         "comparison_levels": [
             _level('"given_l" is null or "given_r" is null', "null"),
@@ -75,7 +79,10 @@ def _comparisons() -> list[dict]:
             _level("ELSE", "different", 0.002),
         ],
     }
-    dob = {
+
+
+def _birth() -> dict:
+    return {
         "output_column_name": "birth",
         "comparison_levels": [
             _level('"birth_year_l" is null or "birth_year_r" is null', "null"),
@@ -95,7 +102,10 @@ def _comparisons() -> list[dict]:
             _level("ELSE", "different", 0.01),
         ],
     }
-    email = {
+
+
+def _email() -> dict:
+    return {
         "output_column_name": "email",
         "comparison_levels": [
             _level('"email_l" is null or "email_r" is null', "null"),
@@ -104,7 +114,10 @@ def _comparisons() -> list[dict]:
             _level("ELSE", "different", 0.25),
         ],
     }
-    phone = {
+
+
+def _phone() -> dict:
+    return {
         "output_column_name": "phone",
         "comparison_levels": [
             _level('"phone_l" is null or "phone_r" is null', "null"),
@@ -114,7 +127,10 @@ def _comparisons() -> list[dict]:
             _level("ELSE", "different", 0.2),
         ],
     }
-    address = {
+
+
+def _address() -> dict:
+    return {
         "output_column_name": "address",
         "comparison_levels": [
             _level('"postcode_key_l" is null or "postcode_key_r" is null', "null"),
@@ -132,7 +148,6 @@ def _comparisons() -> list[dict]:
             _level("ELSE", "different", 0.13),
         ],
     }
-    return [name, dob, email, phone, address]
 
 
 # Candidate pairs: each rule is an equality join, so pairs grow with the block sizes, not n^2.
