@@ -52,6 +52,18 @@ def _parse_date(value: str | None, name: str) -> dt.date | None:
         raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
 
 
+def _parse_time(value: str | None, name: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date or time (YYYY-MM-DD or 'YYYY-MM-DD HH:MM:SS')",
+            param_hint=name,
+        ) from None
+
+
 @app.command()
 def generate(
     out: Annotated[Path, typer.Option("--out", help="Landing zone to write")] = Path("landing"),
@@ -109,23 +121,23 @@ def run(
             warehouse=warehouse,
             exports=exports,
             as_of=_parse_date(as_of, "--as-of"),
-            as_known_at=as_known_at,
+            as_known_at=_parse_time(as_known_at, "--as-known-at"),
             full_refresh=full_refresh or None,
         )
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    try:
-        ensure_not_busy(settings)
-    except WarehouseBusyError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(3) from None
-    if not settings.landing.exists():
+    if not settings.landing.exists():  # before the lock: a typo must not create files
         err.print(
             f"[red]The landing zone {settings.landing} does not exist.[/red] "
             "Create it, or write demo data with `cif generate --out DIR`."
         )
         raise typer.Exit(2)
+    try:
+        ensure_not_busy(settings)
+    except WarehouseBusyError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(3) from None
     console.print(f"Nightly run as of {settings.as_of} on {settings.warehouse}")
     with console.status("Preparing the dbt project (dbt parse)..."):
         prepare_manifest()
@@ -144,7 +156,11 @@ def run(
                 mark = "[green]done[/green]" if kind == "STEP_SUCCESS" else "[red]FAILED[/red]"
                 bar.update(tasks[step], completed=1, description=f"{label}: {mark}")
 
-        report = run_nightly(settings, defs, on_event=on_event)
+        try:
+            report = run_nightly(settings, defs, on_event=on_event)
+        except WarehouseBusyError as exc:  # another run took it since the check above
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(3) from None
     print_summary(console, report)
     if not report.ok:
         err.print(f"[red]{report.explanation()}[/red]")

@@ -24,6 +24,16 @@ PUBLISH_KEY = dg.AssetKey(["warehouse_published"])
 _run_locks: dict[str, WriterLock] = {}
 
 
+def claim_warehouse(published: Path, run_id: str, clean: bool = True) -> None:
+    """Take the warehouse's writer lock for `run_id` (once; WarehouseBusyError if another run
+    holds it) and, for a run that publishes, remove working copies left by dead runs."""
+    if run_id in _run_locks:
+        return
+    _run_locks[run_id] = WriterLock(published, run_id).acquire()
+    if clean:
+        clean_stale_work(published, keep=run_id)
+
+
 def release_run(run_id: str) -> None:
     """Release the writer lock a run holds (also released when its process ends)."""
     lock = _run_locks.pop(run_id, None)
@@ -85,10 +95,7 @@ class CifResource(dg.ConfigurableResource):
     ) -> Path:
         """The file this run writes: its working copy in a full run, else the published file."""
         run_id = context.run.run_id
-        if run_id not in _run_locks:
-            _run_locks[run_id] = WriterLock(self.published_path, run_id).acquire()
-            if self._publishes(context):
-                clean_stale_work(self.published_path, keep=run_id)
+        claim_warehouse(self.published_path, run_id, clean=self._publishes(context))
         if not self._publishes(context):
             return self.published_path
         return WorkingCopy(self.published_path, run_id).begin()

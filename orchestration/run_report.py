@@ -204,7 +204,10 @@ def finish_report(report: RunReport) -> None:
         report.by_source,
         notes=[*report.warnings, *(f"unreadable file: {f}" for f in report.failed_files)],
     )
-    report.report_file = write_report(settings.reports_dir, report.run_id, page)
+    try:
+        report.report_file = write_report(settings.reports_dir, report.run_id, page)
+    except OSError as exc:  # a full disk: the summary and the alert still say what happened
+        report.warnings.append(f"the quality report could not be written: {exc}")
     alert = None if report.ok else alert_for(report.outcome, report.where)
     if alert:
         report.alert = send_alert(

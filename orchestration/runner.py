@@ -17,10 +17,11 @@ from typing import Any
 import dagster as dg
 
 from orchestration.jobs import NIGHTLY_JOB, step_labels
-from orchestration.resources import CifResource, release_run
+from orchestration.resources import CifResource, claim_warehouse, release_run
+from orchestration.run_log import RunLog
 from orchestration.run_report import EVENTS, RunReport, collect_report, finish_report, step_of
 from orchestration.settings import CifSettings
-from orchestration.warehouse import WarehouseBusyError, WriterLock
+from orchestration.warehouse import WarehouseBusyError, WorkingCopy, WriterLock
 from quality.figures import customers_in_360
 
 
@@ -42,7 +43,21 @@ def run_nightly(
     """Run the nightly job of `defs`; `on_event(kind, step, label)` is called as steps start
     and finish."""
     run_id = str(uuid.uuid4())
-    ensure_not_busy(settings)  # fail fast, before Dagster starts
+    # The lock is taken before Dagster starts and held to the end: of two runs started at the
+    # same moment, the second stops here with WarehouseBusyError, not inside a step.
+    claim_warehouse(settings.warehouse, run_id)
+    try:
+        return _run(settings, defs, run_id, on_event)
+    finally:
+        release_run(run_id)
+
+
+def _run(
+    settings: CifSettings,
+    defs: dg.Definitions,
+    run_id: str,
+    on_event: Callable[[str, str, str], None] | None,
+) -> RunReport:
     _stoppable_by_sigterm()
     job = defs.resolve_job_def(NIGHTLY_JOB)
     instance = dagster_instance(settings)
@@ -65,13 +80,11 @@ def run_nightly(
             outcome["success"] = result.success
         except Exception as exc:  # a definition or instance error, not a step failure
             outcome["error"] = exc
-        finally:
-            release_run(run_id)
 
     started = time.perf_counter()
     log_file = settings.dagster_home / "logs" / f"{run_id}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    with log_file.open("w") as log, contextlib.redirect_stdout(log):
+    with RunLog(log_file) as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         _follow(instance, run_id, execute, on_event, step_labels(job))
     report = collect_report(instance, run_id, settings, job, bool(outcome.get("success")))
     report.seconds = time.perf_counter() - started
@@ -79,6 +92,8 @@ def run_nightly(
     if "error" in outcome:
         report.failed_steps["run"] = " ".join(str(outcome["error"]).split())[:600]
     report.customers = customers_in_360(settings.warehouse)
+    if report.outcome.disk_full:  # give the space back; the paragraph says so
+        WorkingCopy(settings.warehouse, run_id).discard()
     finish_report(report)
     return report
 

@@ -69,7 +69,12 @@ def print_summary(console: Console, report: RunReport) -> None:
     )
     if report.alert:
         hooks = ", ".join(f"{hook}: {result}" for hook, result in report.alert.hooks.items())
+        recorded = (
+            f"recorded in {report.alert.recorded_in}"
+            if report.alert.recorded_in
+            else f"NOT recorded ({report.alert.not_recorded})"
+        )
         console.print(
-            f"[red]Alert raised[/red], recorded in {report.alert.recorded_in}"
+            f"[red]Alert raised[/red], {recorded}"
             + (f" ({hooks})" if hooks else " (no alert hook configured)")
         )

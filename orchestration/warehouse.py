@@ -99,7 +99,11 @@ class WorkingCopy:
                 # A writer died before its checkpoint: let DuckDB replay the log first.
                 connect(self.published).close()
             partial = self.path.with_name(self.path.name + ".partial")
-            shutil.copyfile(self.published, partial)
+            try:
+                shutil.copyfile(self.published, partial)
+            except OSError:  # e.g. the disk is full: leave no half copy behind
+                partial.unlink(missing_ok=True)
+                raise
             os.replace(partial, self.path)
         self._origin_file.write_text(json.dumps(origin))
         return self.path

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import subprocess
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -40,6 +41,10 @@ class FailedCheck:
     what_failed: str
 
 
+# How a full disk shows in the errors of the parts that write (the OS, DuckDB, SQLite).
+DISK_FULL = ("no space left on device", "database or disk is full", "disk quota exceeded")
+
+
 @dataclass(frozen=True)
 class RunOutcome:
     """What went wrong in a run, in the terms the alert policy needs."""
@@ -53,6 +58,11 @@ class RunOutcome:
     @property
     def failed(self) -> bool:
         return bool(self.failed_steps or self.blocking_failures)
+
+    @property
+    def disk_full(self) -> bool:
+        errors = " ".join(self.failed_steps.values()).lower()
+        return any(sign in errors for sign in DISK_FULL)
 
 
 @dataclass(frozen=True)
@@ -75,24 +85,33 @@ def explain_failure(outcome: RunOutcome, where: WhereToLook) -> str:
     ]
     if outcome.skipped_steps:
         parts.append("so these steps did not run: " + ", ".join(outcome.skipped_steps))
+    state = _disk_full_advice(where) if outcome.disk_full else ""
     if outcome.published:
-        state = f"The warehouse {where.warehouse} was published by this run; only what came after failed. "
+        state += f"The warehouse {where.warehouse} was published by this run; only what came after failed. "
+    elif where.warehouse.exists():
+        state += f"The published warehouse {where.warehouse} was left unchanged. "
     else:
-        state = f"The published warehouse {where.warehouse} was left unchanged. "
+        state += f"No warehouse was published at {where.warehouse}. "
     report = f"Look at the quality report {where.report}, " if where.report else "Look at "
+    copy = ""
+    if not outcome.published and not outcome.disk_full:
+        copy = f", and at this run's working copy in {where.working_copy} (removed by the next run)"
     return (
-        "The nightly run failed: "
-        + "; ".join(parts)
-        + ". "
-        + state
-        + report
-        + f"the log {where.log}, at run {outcome.run_id} in the Dagster UI (`cif ui`)"
-        + (
-            ""
-            if outcome.published
-            else f", and at this run's working copy in {where.working_copy} (removed by the next run)"
-        )
-        + "."
+        f"The nightly run failed: {'; '.join(parts)}. {state}{report}the log {where.log}, "
+        f"at run {outcome.run_id} in the Dagster UI (`cif ui`){copy}."
+    )
+
+
+def _disk_full_advice(where: WhereToLook) -> str:
+    folder = where.warehouse.parent
+    try:
+        free = f"{shutil.disk_usage(folder).free / 2**20:,.0f} MB free now"
+    except OSError:
+        free = "free space unknown"
+    return (
+        f"The disk holding {folder} is full ({free}): free space there, or move the warehouse "
+        "(CIF_WAREHOUSE, --warehouse) and exports (CIF_EXPORTS, --exports), then run again; "
+        "this run's working copy was removed to give the space back. "
     )
 
 
@@ -112,18 +131,23 @@ def alert_for(outcome: RunOutcome, where: WhereToLook) -> Alert | None:
 
 @dataclass
 class Delivery:
-    recorded_in: Path
+    recorded_in: Path | None  # None: the alerts file could not be written (see not_recorded)
     hooks: dict[str, str] = field(default_factory=dict)  # hook -> "ok" or the error
+    not_recorded: str | None = None
 
 
 def send_alert(
     alert: Alert, alerts_file: Path, command: str | None = None, webhook: str | None = None
 ) -> Delivery:
-    """Record the alert, then call the configured hooks."""
-    alerts_file.parent.mkdir(parents=True, exist_ok=True)
-    with alerts_file.open("a") as handle:
-        handle.write(alert.to_json() + "\n")
+    """Record the alert, then call the configured hooks (also when it cannot be recorded: a
+    full disk must still reach whoever is on call)."""
     delivery = Delivery(recorded_in=alerts_file)
+    try:
+        alerts_file.parent.mkdir(parents=True, exist_ok=True)
+        with alerts_file.open("a") as handle:
+            handle.write(alert.to_json() + "\n")
+    except OSError as exc:
+        delivery.recorded_in, delivery.not_recorded = None, str(exc)
     if command:
         delivery.hooks["command"] = _run_command(command, alert)
     if webhook:

@@ -122,3 +122,36 @@ def nightly(settings):
     from orchestration.runner import run_nightly
 
     return run_nightly(settings, build_definitions(settings))
+
+
+def namespaces_available() -> bool:
+    """Whether this machine lets an unprivileged process mount a tmpfs in its own user and
+    mount namespace (how tests give a command a small disk without root)."""
+    try:
+        done = subprocess.run(
+            ["unshare", "--user", "--map-root-user", "--mount", "true"],
+            capture_output=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def cif_on_small_disk(
+    args: list[str], cwd: Path, disk: Path, size_kb: int, before: str = "", after: str = ""
+) -> subprocess.CompletedProcess:
+    """`cif ARGS` while `disk` is a tmpfs of `size_kb` KiB, in a user and mount namespace that
+    ends with the command: `before` runs once it is mounted (to put files on it), `after`
+    once cif has finished, to report what the disk holds (it is gone afterwards). cif's
+    output goes to cwd/cif.out and cwd/cif.err; the result's stdout is `after`'s."""
+    command = " ".join(f"'{a}'" for a in [sys.executable, "-m", "orchestration.cli", *args])
+    script = (
+        f"set -e; mount -t tmpfs -o size={size_kb}k tmpfs '{disk}'; {before}\n"
+        f"set +e; {command} > '{cwd}/cif.out' 2> '{cwd}/cif.err'; echo $? > '{cwd}/cif.exit'\n"
+        f"{after}"
+    )
+    disk.mkdir(parents=True, exist_ok=True)
+    return run_command(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script], cwd=cwd
+    )
