@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from orchestration.settings import CifSettings
+from orchestration.settings import DEFAULT_EXPORTS, DEFAULT_LANDING, DEFAULT_WAREHOUSE, CifSettings
 
 app = typer.Typer(
     help="Customer Information Factory: integrate every channel's customer data into one "
@@ -29,17 +29,20 @@ console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 LandingOpt = Annotated[
-    Path | None, typer.Option("--landing", help="Landing zone [env CIF_LANDING, default ./landing]")
+    Path | None,
+    typer.Option("--landing", help=f"Landing zone (env CIF_LANDING; default ./{DEFAULT_LANDING})"),
 ]
 WarehouseOpt = Annotated[
     Path | None,
     typer.Option(
-        "--warehouse", help="DuckDB file [env CIF_WAREHOUSE, default ./warehouse/cif.duckdb]"
+        "--warehouse", help=f"DuckDB file (env CIF_WAREHOUSE; default ./{DEFAULT_WAREHOUSE})"
     ),
 ]
 ExportsOpt = Annotated[
     Path | None,
-    typer.Option("--exports", help="Exports folder [env CIF_EXPORTS, default ./exports]"),
+    typer.Option(
+        "--exports", help=f"Exports folder (env CIF_EXPORTS; default ./{DEFAULT_EXPORTS})"
+    ),
 ]
 
 
@@ -171,7 +174,10 @@ def run(
 def export(
     warehouse: WarehouseOpt = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Exports folder [env CIF_EXPORTS]")
+        Path | None,
+        typer.Option(
+            "--out", help=f"Exports folder (env CIF_EXPORTS; default ./{DEFAULT_EXPORTS})"
+        ),
     ] = None,
     file_format: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
     include_pii: Annotated[

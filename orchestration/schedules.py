@@ -14,6 +14,11 @@ from orchestration.run_report import collect_report, finish_report
 from orchestration.settings import CifSettings
 
 
+def _status(settings: CifSettings, kind):
+    """Switched on unless CIF_AUTOMATION=off: a nightly job nobody has to remember to enable."""
+    return kind.RUNNING if settings.automation else kind.STOPPED
+
+
 def _run_request(
     settings: CifSettings, as_of: dt.date, run_key: str | None, trigger: str
 ) -> dg.RunRequest:
@@ -30,6 +35,7 @@ def build_nightly_schedule(settings: CifSettings) -> dg.ScheduleDefinition:
 
     @dg.schedule(
         job_name=NIGHTLY_JOB,
+        default_status=_status(settings, dg.DefaultScheduleStatus),
         cron_schedule=settings.nightly_cron,
         execution_timezone=settings.timezone,
         name="nightly_schedule",
@@ -56,6 +62,7 @@ def build_landing_sensor(settings: CifSettings) -> dg.SensorDefinition:
 
     @dg.sensor(
         job_name=NIGHTLY_JOB,
+        default_status=_status(settings, dg.DefaultSensorStatus),
         name="landing_sensor",
         minimum_interval_seconds=60,
         description=f"New files in {settings.landing} start the nightly job.",
@@ -78,7 +85,11 @@ def build_failure_sensor(settings: CifSettings) -> dg.SensorDefinition:
     """Writes the quality report and raises the alert for failed runs started by Dagster
     (schedule, sensor, UI); `cif run` does this itself."""
 
-    @dg.run_failure_sensor(name="nightly_failure_alert", monitored_jobs=None)
+    @dg.run_failure_sensor(
+        name="nightly_failure_alert",
+        monitored_jobs=None,
+        default_status=_status(settings, dg.DefaultSensorStatus),
+    )
     def nightly_failure_alert(context: dg.RunFailureSensorContext) -> None:
         run = context.dagster_run
         if run.job_name != NIGHTLY_JOB or run.tags.get("cif/trigger") == "cif run":

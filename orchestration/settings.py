@@ -17,6 +17,13 @@ RESERVED_NAMES = frozenset(
 )
 
 
+def _switch(value: str, name: str) -> bool:
+    words = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
+    if value.strip().lower() not in words:
+        raise ValueError(f"{name} must be on or off, not {value!r}")
+    return words[value.strip().lower()]
+
+
 @dataclass(frozen=True)
 class CifSettings:
     """Where the landing zone, warehouse and exports live, and the business date of a run."""
@@ -32,11 +39,12 @@ class CifSettings:
     timezone: str = "UTC"
     alert_command: str | None = None  # a shell command that receives each alert as JSON
     alert_webhook: str | None = None  # a URL each alert is POSTed to as JSON
+    automation: bool = True  # the schedule and sensors start switched on under `cif ui`
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> CifSettings:
         """Defaults < environment (CIF_LANDING, CIF_WAREHOUSE, CIF_EXPORTS, CIF_NIGHTLY_CRON,
-        CIF_TIMEZONE, CIF_ALERT_COMMAND, CIF_ALERT_WEBHOOK) < explicit overrides.
+        CIF_TIMEZONE, CIF_ALERT_COMMAND, CIF_ALERT_WEBHOOK, CIF_AUTOMATION) < explicit overrides.
 
         Overrides whose value is None are ignored, so CLI flags can be passed straight through.
         """
@@ -49,6 +57,7 @@ class CifSettings:
             timezone=env.get("CIF_TIMEZONE", cls.timezone),
             alert_command=env.get("CIF_ALERT_COMMAND") or None,
             alert_webhook=env.get("CIF_ALERT_WEBHOOK") or None,
+            automation=_switch(env.get("CIF_AUTOMATION", "on"), "CIF_AUTOMATION"),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for key in ("landing", "warehouse", "exports"):

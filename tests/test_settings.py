@@ -1,6 +1,8 @@
 import datetime as dt
 from pathlib import Path
 
+import pytest
+
 from orchestration.settings import CifSettings
 
 
@@ -23,3 +25,18 @@ def test_environment_overrides_defaults_and_flags_override_both(tmp_path):
     assert s.as_of == dt.date(2024, 3, 1)
     assert s.dagster_home == tmp_path / ".dagster"
     assert isinstance(s.exports, Path) and s.exports.is_absolute()
+
+
+def test_the_schedule_and_sensors_are_on_unless_switched_off(dbt_manifest):
+    import dagster as dg
+
+    from orchestration.definitions import build_definitions
+
+    for value, status in (("on", "RUNNING"), ("off", "STOPPED")):
+        defs = build_definitions(CifSettings.load({"CIF_AUTOMATION": value}))
+        schedule = defs.resolve_schedule_def("nightly_schedule")
+        sensors = [defs.resolve_sensor_def(n) for n in ("landing_sensor", "nightly_failure_alert")]
+        assert schedule.default_status == getattr(dg.DefaultScheduleStatus, status)
+        assert {s.default_status for s in sensors} == {getattr(dg.DefaultSensorStatus, status)}
+    with pytest.raises(ValueError, match="CIF_AUTOMATION must be on or off"):
+        CifSettings.load({"CIF_AUTOMATION": "maybe"})

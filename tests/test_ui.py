@@ -17,8 +17,8 @@ pytestmark = pytest.mark.slow
 
 QUERY = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
   assetNodes { assetKey { path } }
-  schedules { name cronSchedule }
-  sensors { name }
+  schedules { name cronSchedule scheduleState { status } }
+  sensors { name sensorState { status } }
 } } } }"""
 
 
@@ -73,7 +73,12 @@ def test_cif_ui_answers_on_localhost_and_lists_assets_schedules_and_sensors(tmp_
         assert {s["name"]: s["cronSchedule"] for s in repo["schedules"]} == {
             "nightly_schedule": "0 2 * * *"
         }
-        assert {s["name"] for s in repo["sensors"]} >= {"landing_sensor", "nightly_failure_alert"}
+        # on by default: nothing to switch on before the first night
+        assert {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]} == {
+            "nightly_schedule": "RUNNING"
+        }
+        sensors = {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}
+        assert sensors == {"landing_sensor": "RUNNING", "nightly_failure_alert": "RUNNING"}
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
