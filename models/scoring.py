@@ -201,6 +201,14 @@ def _choose(candidates: dict[str, _Candidate]) -> str | None:
     )
 
 
+def _purchases_exist(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> bool:
+    row = con.execute(
+        "select count(*) from core.fct_transactions where amount >= 0 and occurred_on <= ?",
+        [as_of],
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def run_scoring(
     con: duckdb.DuckDBPyConnection,
     as_of: dt.date,
@@ -210,6 +218,12 @@ def run_scoring(
 ) -> ScoringResult:
     """Fit, validate and score every customer with purchases up to `as_of` (idempotent per date)."""
     ensure_scores_schema(con)
+    if not _purchases_exist(con, as_of):  # e.g. a source of customers or interactions only
+        con.execute("delete from scores.customer_scores where as_of_date = ?", [as_of])
+        return ScoringResult(
+            customers_scored=0,
+            warnings=[f"no purchases up to {as_of}: no model was fitted and no customer scored"],
+        )
     unit = config.time_unit_days
     calibration_end = as_of - dt.timedelta(days=config.holdout_days)
     result = ScoringResult(customers_scored=0)
