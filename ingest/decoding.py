@@ -3,9 +3,10 @@ ends; and a UTF-8 copy with one kind of line end when DuckDB cannot read the fil
 
 The encoding of a text file, in this order: a byte-order mark says it (UTF-8, UTF-16, UTF-32, as
 spreadsheet tools and PowerShell write); else the layout declares it (`meta: {encoding: ...}` on
-the dbt source or table); else valid UTF-8 is UTF-8; else a file that has valid UTF-8 sequences
-is UTF-8 with some undecodable rows (they are quarantined, the rest loads); else it is read as
-Windows-1252 (a superset of Latin-1's printable characters, what Western Windows tools write).
+the dbt source or table); else valid UTF-8 is UTF-8; else a file whose lines with non-ASCII
+characters are mostly valid UTF-8 is UTF-8 with some undecodable rows (they are quarantined);
+else it is read as Windows-1252 (a superset of Latin-1's printable characters, what Western
+Windows tools write).
 charset-normalizer was tried for the last step and named Windows-1252 files 'cp1250' (Central
 European), which turns Å into Ĺ and ñ into ń: a wrong guess is worse than a declared default.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,6 @@ BYTE_ORDER_MARKS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-UTF8_SEQUENCE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")
 _NUL_BYTES = (
     "the file has NUL bytes but is neither UTF-8 nor UTF-16 (UTF-32 without a byte-order mark, "
     "or binary?): save it as UTF-8, or declare its encoding in the source's layout "
@@ -94,7 +94,7 @@ def inspect_file(path: Path, text: bool, declared: str | None = None) -> FileFac
         if encoding is None:
             return FileFacts(content_hash, "unknown", "NUL bytes", unreadable=_NUL_BYTES)
         return FileFacts(content_hash, encoding, "NUL bytes without a byte-order mark")
-    if _has_utf8_sequences(path):
+    if _mostly_utf8(path):
         return FileFacts(content_hash, "utf-8", "UTF-8 with undecodable rows", b"", mixed)
     return FileFacts(content_hash, FALLBACK_ENCODING, "not UTF-8: the fallback", b"", mixed)
 
@@ -136,11 +136,30 @@ def _utf16_without_mark(head: bytes) -> str | None:
     return encoding
 
 
-def _has_utf8_sequences(path: Path) -> bool:
+def _mostly_utf8(path: Path) -> bool:
+    """At least as many lines with non-ASCII characters decode as UTF-8 as fail to: a UTF-8
+    file with a few rows pasted from elsewhere. A Windows-1252 line rarely decodes ('é' then a
+    curly quote is no UTF-8 sequence), and one that fails anywhere counts as failing."""
+    good = bad = 0
+    for line in _lines(path):
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+            good += 1
+        except UnicodeDecodeError:
+            bad += 1
+    return good >= bad and good > 0
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    carried = b""
     with path.open("rb") as handle:
-        return any(
-            UTF8_SEQUENCE.search(chunk) for chunk in iter(lambda: handle.read(CHUNK_BYTES), b"")
-        )
+        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
+            lines = (carried + chunk).split(b"\n")
+            carried = lines.pop()
+            yield from lines
+    yield carried
 
 
 def utf8_copy(path: Path, facts: FileFacts, folder: Path) -> Path:

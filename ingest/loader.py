@@ -235,7 +235,7 @@ def _load_records(
     incoming = read_incoming(con, readable, checks_for)
     plan = plans[-1] if plans else ColumnPlan([])  # an empty file: nothing to check
     result.reason = plan.file_reason
-    result.schema_drift = schema_drift(layout, plan)
+    result.schema_drift = schema_drift(layout, plan) if plan.columns else []
     if not plan.file_reason:  # a file rejected whole adds nothing to raw, not even columns
         _append_to_raw(con, layout, plan, incoming, landed, loaded_at, result)
     params = [result.batch_id, landed.source_system, landed.entity, str(landed.path), loaded_at]

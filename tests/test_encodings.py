@@ -118,3 +118,15 @@ def test_windows_1252_bytes_it_leaves_undefined_still_load(tmp_path, con):
     (result,) = load_landing(con, tmp_path, loaded_at=NOW)
     assert (result.rows_loaded, result.encoding) == (1, "cp1252 (not UTF-8: the fallback)")
     assert names(con)[0][1:3] == ("Renée", "O\x81Neil")
+
+
+def test_curly_quotes_after_accents_do_not_pass_for_utf8(tmp_path, con):
+    quote, dash = "\u2019", "\u2013"  # in Windows-1252: 92 and 96, UTF-8 continuation bytes
+    text = HEADER + f"c1,René{quote}s,Ça{dash}va,Zürich\nc2,Zoë,Ångström,Malmö\n"
+    land(tmp_path, "c.csv", text.encode("cp1252"))  # é then the quote: E9 92, no UTF-8
+    (result,) = load_landing(con, tmp_path, loaded_at=NOW)
+    assert (result.rows_loaded, result.encoding) == (2, "cp1252 (not UTF-8: the fallback)")
+    assert [r[1:4] for r in names(con)] == [
+        (f"René{quote}s", f"Ça{dash}va", "Zürich"),
+        ("Zoë", "Ångström", "Malmö"),
+    ]
