@@ -4,12 +4,19 @@ Each landed `<source_system>/<entity>` folder maps to a dbt source table whose c
 `meta` describing the raw layout: `type` (text, date, timestamp, decimal, integer, boolean),
 `format` (strptime format for dates and timestamps), `decimal_separator`, `required` and `key`
 (the columns that identify a record: within one file, two records with the same key must not
-disagree).
+disagree). A source (or one of its tables) may declare the `encoding` of its text files in its
+`meta`; otherwise it is detected (ingest/decoding.py).
 A source system that is not declared is read in the canonical layout (dbt source `canonical`).
+
+What makes a value valid beyond its type is declared once, as vars in dbt_project.yml, and read
+here: the plausible window of dates (`plausible_from`, `plausible_to`) and the currencies with
+a rate to the reporting currency (`currency_rates`).
 """
 
 from __future__ import annotations
 
+import codecs
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -18,9 +25,10 @@ from pathlib import Path
 import yaml
 
 CANONICAL = "canonical"
-COLUMN_TYPES = frozenset({"text", "date", "timestamp", "decimal", "integer", "boolean"})
+COLUMN_TYPES = frozenset({"text", "date", "timestamp", "decimal", "integer", "boolean", "currency"})
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 SOURCES_GLOB = "models/staging/**/_*.yml"
+PROJECT_FILE = "dbt_project.yml"
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,12 @@ class Column:
     decimal_separator: str = "."
     key: bool = False
 
+    @property
+    def rejects_row(self) -> bool:
+        """A bad value here rejects the whole row; elsewhere it is set to NULL and the row kept.
+        An amount whose currency is unknown cannot be converted, so a bad currency is fatal too."""
+        return self.required or self.type == "currency"
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -40,6 +54,7 @@ class Layout:
     source: str
     entity: str
     columns: tuple[Column, ...] = field(default_factory=tuple)
+    encoding: str | None = None
 
     @property
     def raw_table(self) -> str:
@@ -59,7 +74,7 @@ class Layout:
 
 
 def _column(spec: dict) -> Column:
-    meta = spec.get("meta") or (spec.get("config") or {}).get("meta") or {}
+    meta = _meta(spec)
     col_type = meta.get("type", "text")
     if col_type not in COLUMN_TYPES:
         raise ValueError(f"column {spec['name']}: unknown layout type {col_type!r}")
@@ -71,6 +86,20 @@ def _column(spec: dict) -> Column:
         decimal_separator=meta.get("decimal_separator", "."),
         key=bool(meta.get("key", False)),
     )
+
+
+def _meta(spec: dict) -> dict:
+    return spec.get("meta") or (spec.get("config") or {}).get("meta") or {}
+
+
+def _encoding(*specs: dict) -> str | None:
+    """The declared encoding of the first spec that has one (a table's, then its source's)."""
+    for spec in specs:
+        declared = _meta(spec).get("encoding")
+        if declared:
+            codecs.lookup(declared)  # an unknown codec fails here, not at the first file
+            return str(declared)
+    return None
 
 
 def parse_sources(documents: Iterable[dict]) -> dict[tuple[str, str], Layout]:
@@ -85,6 +114,7 @@ def parse_sources(documents: Iterable[dict]) -> dict[tuple[str, str], Layout]:
                     source=source["name"],
                     entity=table["name"],
                     columns=tuple(_column(c) for c in table.get("columns", [])),
+                    encoding=_encoding(table, source),
                 )
                 layouts[(layout.source, layout.entity)] = layout
     return layouts
@@ -105,3 +135,23 @@ def layout_for(source_system: str, entity: str) -> Layout | None:
     if any(src == source_system for src, _ in layouts):
         return None  # a declared system with an entity we do not know
     return layouts.get((CANONICAL, entity))
+
+
+@dataclass(frozen=True)
+class ValueRules:
+    """What a value must satisfy beyond its type (vars in dbt_project.yml)."""
+
+    plausible_from: dt.date
+    plausible_to: dt.date
+    currencies: frozenset[str]
+
+
+@cache
+def value_rules(project_dir: Path = DBT_PROJECT_DIR) -> ValueRules:
+    project = yaml.safe_load((project_dir / PROJECT_FILE).read_text())
+    variables = project.get("vars") or {}
+    return ValueRules(
+        plausible_from=dt.date.fromisoformat(str(variables["plausible_from"])),
+        plausible_to=dt.date.fromisoformat(str(variables["plausible_to"])),
+        currencies=frozenset(str(c).upper() for c in variables["currency_rates"]),
+    )

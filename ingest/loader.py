@@ -1,14 +1,18 @@
 """Load landed files into the raw layer: every row loaded or quarantined, each file once.
 
-Per file, in one transaction: read every record as text, check it against its layout, append
-good records to `raw.<source>__<entity>` with lineage columns, bad ones to
-`quarantine.rejected_rows` with the reason, and register the file in `meta.load_batches`.
+Per file, in one transaction: find its encoding (ingest/decoding.py), read every record as text
+(ingest/readers.py), match its columns to the layout and check them (ingest/columns.py,
+ingest/validation.py), append good records to `raw.<source>__<entity>` with lineage columns,
+bad ones to `quarantine.rejected_rows` with the reason, and register the file in
+`meta.load_batches`. A bad optional value does not cost its record: raw gets NULL for it and
+`quarantine.rejected_values` the original text with its reason, so that raw plus the quarantine
+always give back what was received, and staging never sees a value ingest refused.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,19 +20,15 @@ from pathlib import Path
 
 import duckdb
 
+from ingest.columns import LINEAGE_COLUMNS, ColumnPlan, plan_columns, schema_drift
+from ingest.decoding import FileFacts, inspect_file, utf8_copy
 from ingest.layouts import Layout, layout_for, load_layouts
+from ingest.readers import Incoming, read_incoming, source_column
 from ingest.sql import quote_ident, quote_literal
-from ingest.validation import reason_expression
+
+__all__ = ["LINEAGE_COLUMNS", "SUMMARY_COLUMNS", "BatchResult", "LandedFile", "discover"]
 
 FORMATS = (".csv", ".jsonl", ".parquet")
-MAX_LINE_BYTES = 64 * 1024 * 1024
-LINEAGE_COLUMNS = {
-    "_batch_id": "bigint",
-    "_source_system": "varchar",
-    "_source_file": "varchar",
-    "_row_number": "bigint",
-    "_loaded_at": "timestamp",
-}
 
 SCHEMA_SQL = """
 create schema if not exists meta;
@@ -51,6 +51,9 @@ create table if not exists meta.load_batches (
     loaded_at timestamp not null,
     seconds double not null
 );
+alter table meta.load_batches add column if not exists values_quarantined bigint default 0;
+alter table meta.load_batches add column if not exists encoding varchar;
+alter table meta.load_batches add column if not exists supersedes_batch_id bigint;
 create table if not exists quarantine.rejected_rows (
     batch_id bigint not null,
     source_system varchar not null,
@@ -58,6 +61,17 @@ create table if not exists quarantine.rejected_rows (
     file_path varchar not null,
     row_number bigint,
     record varchar,
+    reason varchar not null,
+    quarantined_at timestamp not null
+);
+create table if not exists quarantine.rejected_values (
+    batch_id bigint not null,
+    source_system varchar not null,
+    entity varchar not null,
+    file_path varchar not null,
+    row_number bigint not null,
+    column_name varchar not null,
+    original_value varchar,
     reason varchar not null,
     quarantined_at timestamp not null
 );
@@ -82,10 +96,21 @@ class BatchResult:
     rows_received: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    values_quarantined: int = 0
     reason: str | None = None
     schema_drift: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     batch_id: int | None = None
+    encoding: str | None = None
+    supersedes_batch_id: int | None = None
     seconds: float = 0.0
+
+    @property
+    def warnings(self) -> list[str]:
+        """What a person should know about this file: schema drift, a re-sent file."""
+        return [f"schema drift in {self.path}: {n}" for n in self.schema_drift] + [
+            f"{self.path}: {n}" for n in self.notes
+        ]
 
 
 def discover(landing: Path) -> list[LandedFile]:
@@ -99,14 +124,6 @@ def discover(landing: Path) -> list[LandedFile]:
             if not source_system.startswith(("_", ".")):
                 found.append(LandedFile(source_system, entity, path))
     return found
-
-
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -132,257 +149,171 @@ def already_loaded(con: duckdb.DuckDBPyConnection, content_hash: str) -> bool:
     return bool(row and row[0])
 
 
-@dataclass(frozen=True)
-class _Incoming:
-    """What a reader put in temp table `_incoming`: the file's columns (all text), the
-    `_reason` each record is rejected for (NULL if none), and how to get its row number."""
-
-    columns: list[str]
-    rows: int
-    row_number: str = "_row_number"
-
-
-ReasonFor = Callable[[list[str]], str]
-
-
-def _read_incoming(con: duckdb.DuckDBPyConnection, path: Path, reason_for: ReasonFor) -> _Incoming:
-    """Read a file in one pass into `_incoming`, and rows that cannot even be parsed into
-    `_parse_rejects(row_number, record, reason)`."""
-    con.execute("drop table if exists _incoming; drop table if exists _parse_rejects")
-    con.execute(
-        "create temp table _parse_rejects (row_number bigint, record varchar, reason varchar)"
-    )
-    suffix = path.suffix.lower()
-    if path.stat().st_size == 0:
-        con.execute("create temp table _incoming (_row_number bigint, _reason varchar)")
-        return _Incoming([], 0)
-    if suffix == ".csv":
-        incoming = _read_csv(con, path, reason_for)
-    elif suffix == ".jsonl":
-        incoming = _read_jsonl(con, path, reason_for)
-    else:
-        incoming = _read_parquet(con, path, reason_for)
-    row = con.execute("select count(*) from _incoming").fetchone()
-    return _Incoming(incoming.columns, int(row[0]) if row else 0, incoming.row_number)
-
-
-def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, reason_for: ReasonFor) -> _Incoming:
-    described = con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
-    columns = [r[0] for r in described]
-    as_text = ", ".join(f"cast({quote_ident(c)} as varchar) as {quote_ident(c)}" for c in columns)
-    con.execute(
-        f"create temp table _incoming as select *, {reason_for(columns)} as _reason from ("
-        f"select {as_text}, file_row_number + 1 as _row_number "
-        "from read_parquet(?, file_row_number = true))",
-        [str(path)],
-    )
-    return _Incoming(columns, 0)
-
-
-def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, reason_for: ReasonFor) -> _Incoming:
-    # store_rejects also makes the sniffer strict: without it a ragged row can be taken
-    # for the header.
-    options = "all_varchar = true, header = true, max_line_size = ?, store_rejects = true"
-    described = con.execute(
-        f"describe select * from read_csv(?, {options})", [str(path), MAX_LINE_BYTES]
-    ).fetchall()
-    columns = [r[0] for r in described]
-    con.execute("drop table if exists reject_errors; drop table if exists reject_scans")
-    # One parallel pass; insertion order is kept, so rowids give the order of the records.
-    con.execute(
-        f"create temp table _incoming as select *, {reason_for(columns)} as _reason "
-        f"from read_csv(?, {options})",
-        [str(path), MAX_LINE_BYTES],
-    )
-    # DuckDB numbers rejected lines by record, the header being 1.
-    con.execute(
-        "insert into _parse_rejects select line - 1, any_value(csv_line), "
-        "string_agg(distinct lower(error_type) || ': ' || error_message, '; ') "
-        "from reject_errors group by line"
-    )
-    return _Incoming(columns, 0, row_number=_csv_positions(con))
-
-
-def _csv_positions(con: duckdb.DuckDBPyConnection) -> str:
-    """SQL for each parsed record's position in the file, counting the rejected ones too.
-
-    The k-th parsed record sits after every rejected record i (i-th by position r_i) with
-    r_i - i < k, so its position is k plus the number of those.
-    """
-    ordinal = _ordinal(con, "_incoming")
-    row = con.execute("select count(*) from _parse_rejects").fetchone()
-    if not row or not row[0]:
-        return ordinal
-    con.execute(
-        "create temp table _positioned as "
-        "with numbered as (select row_number - row_number() over (order by row_number) "
-        "as parsed_before, row_number() over (order by row_number) as rejected_so_far "
-        "from _parse_rejects), "
-        "rejects as (select parsed_before, max(rejected_so_far) as rejected_so_far "
-        "from numbered group by parsed_before) "
-        f"select i.* exclude (_ordinal), i._ordinal + coalesce(r.rejected_so_far, 0) as _position "
-        f"from (select *, {ordinal} as _ordinal from _incoming) i "
-        "asof left join rejects r on i._ordinal > r.parsed_before"
-    )
-    con.execute("drop table _incoming")
-    con.execute("alter table _positioned rename to _incoming")
-    return "_position"
-
-
-def _ordinal(con: duckdb.DuckDBPyConnection, table: str) -> str:
-    """SQL for a record's 1-based position in a temp table filled by one insert, in order.
-
-    Rowids follow insertion order but do not start at 0 inside a transaction."""
-    row = con.execute(f"select min(rowid) from {table}").fetchone()
-    first = int(row[0]) if row and row[0] is not None else 0
-    return f"(rowid - {first} + 1)"
-
-
-def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, reason_for: ReasonFor) -> _Incoming:
-    con.execute(
-        "create temp table _lines as select line "
-        "from read_csv(?, columns = {'line': 'varchar'}, header = false, delim = '\x1f', "
-        "quote = '', escape = '', auto_detect = false, max_line_size = ?)",
-        [str(path), MAX_LINE_BYTES],
-    )
-    # json_type() raises on invalid JSON, so it is only asked of valid lines.
-    con.execute(
-        f"create temp table _objects as select line, {_ordinal(con, '_lines')} as _row_number, "
-        "case when json_valid(line) then json_type(case when json_valid(line) then line end) "
-        "= 'OBJECT' else false end as _object from _lines"
-    )
-    con.execute("drop table _lines")
-    con.execute(
-        "insert into _parse_rejects select _row_number, line, "
-        "case when json_valid(line) then 'json record is not an object' else 'malformed json' end "
-        "from _objects where not _object"
-    )
-    keys = con.execute(
-        "select distinct unnest(json_keys(line)) as k from _objects where _object order by k"
-    ).fetchall()
-    columns = [k[0] for k in keys]
-    extracts = [
-        f"line ->> {quote_literal('$.' + _json_path_key(c))} as {quote_ident(c)}" for c in columns
-    ]
-    select = ", ".join([*extracts, "_row_number"])
-    con.execute(
-        f"create temp table _incoming as select *, {reason_for(columns)} as _reason from ("
-        f"select {select} from _objects where _object)"
-    )
-    con.execute("drop table _objects")
-    return _Incoming(columns, 0)
-
-
-def _json_path_key(key: str) -> str:
-    return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def load_file(
     con: duckdb.DuckDBPyConnection, landed: LandedFile, loaded_at: dt.datetime
 ) -> BatchResult:
     """Load one landed file in one transaction; a file that cannot be read is a failed batch."""
     started = time.perf_counter()
     result = BatchResult(landed.source_system, landed.entity, landed.path, status="loaded")
-    content_hash = file_hash(landed.path)
-    if already_loaded(con, content_hash):
+    layout = layout_for(landed.source_system, landed.entity)
+    text = landed.path.suffix.lower() != ".parquet"
+    facts = inspect_file(landed.path, text, layout.encoding if layout else None)
+    if already_loaded(con, facts.content_hash):
         result.status = "skipped"
         return result
-    layout = layout_for(landed.source_system, landed.entity)
+    result.encoding = facts.label if text else None
     con.execute("begin transaction")
     try:
-        batch_id = _next_batch_id(con)
-        result.batch_id = batch_id
+        result.batch_id = _next_batch_id(con)
         if layout is None:
             raise ValueError(
                 f"no layout for entity {landed.entity!r} of source system "
                 f"{landed.source_system!r}; expected one of: "
                 + ", ".join(sorted(e for s, e in load_layouts() if s == landed.source_system))
             )
-        _load_records(con, layout, landed, batch_id, loaded_at, result)
+        if facts.unreadable:
+            raise ValueError(facts.unreadable)
+        _note_resend(con, landed, result)
+        with tempfile.TemporaryDirectory(prefix="cif-ingest-") as folder:
+            readable = (
+                landed.path if facts.readable_as_is else utf8_copy(landed.path, facts, Path(folder))
+            )
+            _load_records(con, layout, landed, readable, loaded_at, result)
         result.seconds = time.perf_counter() - started
-        _register_batch(con, result, content_hash, loaded_at)
+        _register_batch(con, result, facts, loaded_at)
         con.execute("commit")
     except (duckdb.Error, ValueError, OSError) as exc:
         con.execute("rollback")
-        result.status = "failed"
-        result.reason = _one_line(exc)
-        result.rows_received = result.rows_loaded = result.rows_quarantined = 0
-        result.schema_drift = []
+        _fail(result, exc)
         result.batch_id = _next_batch_id(con)
         result.seconds = time.perf_counter() - started
-        _register_batch(con, result, content_hash, loaded_at)
+        _register_batch(con, result, facts, loaded_at)
     finally:
         con.execute("drop table if exists _incoming; drop table if exists _parse_rejects")
     return result
+
+
+def _fail(result: BatchResult, exc: BaseException) -> None:
+    result.status = "failed"
+    result.reason = _one_line(exc)
+    result.rows_received = result.rows_loaded = result.rows_quarantined = 0
+    result.values_quarantined = 0
+    result.schema_drift = []
+    result.notes = []
+    result.supersedes_batch_id = None
+
+
+def _note_resend(con: duckdb.DuckDBPyConnection, landed: LandedFile, result: BatchResult) -> None:
+    """A file loaded before under the same path with other content is a correction: where
+    both loads have a record with the same key (and business time), the later load wins."""
+    row = con.execute(
+        "select max(batch_id) from meta.load_batches where file_path = ? and status = 'loaded'",
+        [str(landed.path)],
+    ).fetchone()
+    if row and row[0] is not None:
+        result.supersedes_batch_id = int(row[0])
+        result.notes.append(
+            f"re-sent with new content; it supersedes batch {row[0]} of the same file "
+            "(the later load wins for every key both have)"
+        )
 
 
 def _load_records(
     con: duckdb.DuckDBPyConnection,
     layout: Layout,
     landed: LandedFile,
-    batch_id: int,
+    readable: Path,
     loaded_at: dt.datetime,
     result: BatchResult,
 ) -> None:
-    def reason_for(columns: list[str]) -> str:
-        missing = [c for c in layout.required if c not in columns]
-        if missing:
-            result.reason = "file lacks required column(s): " + ", ".join(missing)
-            return quote_literal(result.reason)
-        return reason_expression(layout, set(columns))
+    plans: list[ColumnPlan] = []
 
-    incoming = _read_incoming(con, landed.path, reason_for)
-    columns = incoming.columns
-    if columns:
-        result.schema_drift = _schema_drift(layout, columns)
-        for extra in (c for c in columns if c not in layout.column_names):
-            con.execute(
-                f"alter table raw.{quote_ident(layout.raw_table)} "
-                f"add column if not exists {quote_ident(extra)} varchar"
-            )
+    def checks_for(columns: list[str]) -> str:
+        plans.append(plan_columns(layout, columns))
+        return plans[-1].select_items()
+
+    incoming = read_incoming(con, readable, checks_for)
+    plan = plans[-1] if plans else ColumnPlan([])  # an empty file: nothing to check
+    result.reason = plan.file_reason
+    result.schema_drift = schema_drift(layout, plan) if plan.columns else []
+    if not plan.file_reason:  # a file rejected whole adds nothing to raw, not even columns
+        _append_to_raw(con, layout, plan, incoming, landed, loaded_at, result)
+    params = [result.batch_id, landed.source_system, landed.entity, str(landed.path), loaded_at]
+    _quarantine(con, plan, incoming, params)
+    _count(con, result)
+
+
+def _append_to_raw(
+    con: duckdb.DuckDBPyConnection,
+    layout: Layout,
+    plan: ColumnPlan,
+    incoming: Incoming,
+    landed: LandedFile,
+    loaded_at: dt.datetime,
+    result: BatchResult,
+) -> None:
+    table = f"raw.{quote_ident(layout.raw_table)}"
+    for extra in plan.extra:
+        con.execute(f"alter table {table} add column if not exists {quote_ident(extra)} varchar")
     lineage = {
-        "_batch_id": str(batch_id),
+        "_batch_id": str(result.batch_id),
         "_source_system": quote_literal(landed.source_system),
         "_source_file": quote_literal(str(landed.path)),
         "_row_number": incoming.row_number,
         "_loaded_at": f"timestamp {quote_literal(loaded_at.isoformat(sep=' '))}",
     }
-    targets = [quote_ident(c) for c in columns] + list(lineage)
-    values = [quote_ident(c) for c in columns] + list(lineage.values())
+    targets = [quote_ident(c) for c in plan.raw_names] + list(lineage)
+    values = [plan.raw_value(i) for i in range(len(plan.columns))] + list(lineage.values())
     con.execute(
-        f"insert into raw.{quote_ident(layout.raw_table)} ({', '.join(targets)}) "
+        f"insert into {table} ({', '.join(targets)}) "
         f"select {', '.join(values)} from _incoming where _reason is null"
     )
-    fields = ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in columns)
-    record_json = f"to_json(struct_pack({fields}))" if columns else "null"
-    quarantine = "insert into quarantine.rejected_rows select ?, ?, ?, ?, row_number, record, reason, ? from "
-    params = [batch_id, landed.source_system, landed.entity, str(landed.path), loaded_at]
+
+
+def _quarantine(
+    con: duckdb.DuckDBPyConnection, plan: ColumnPlan, incoming: Incoming, params: list
+) -> None:
+    """Rejected records to quarantine.rejected_rows, rejected values to rejected_values."""
+    fields = ", ".join(
+        f"{quote_literal(c)}, {source_column(i)}" for i, c in enumerate(plan.columns)
+    )
+    record = f"json_object({fields})" if plan.columns else "null"
+    rows = (
+        "insert into quarantine.rejected_rows "
+        "select ?, ?, ?, ?, row_number, record, reason, ? from "
+    )
     con.execute(
-        quarantine + f"(select {incoming.row_number} as row_number, {record_json} as record, "
+        rows + f"(select {incoming.row_number} as row_number, {record} as record, "
         "_reason as reason from _incoming where _reason is not null)",
         params,
     )
-    con.execute(quarantine + "_parse_rejects", params)
+    con.execute(rows + "_parse_rejects", params)
+    if plan.file_reason or not plan.value_checks:
+        return
+    values = " union all ".join(
+        f"select {incoming.row_number}, {quote_literal(name)}, {source_column(i)}, _v{i} "
+        f"from _incoming where _reason is null and _v{i} is not null"
+        for i, name, _ in plan.value_checks
+    )
+    con.execute(
+        f"insert into quarantine.rejected_values select ?, ?, ?, ?, v.*, ? from ({values}) as v",
+        params,
+    )
+
+
+def _count(con: duckdb.DuckDBPyConnection, result: BatchResult) -> None:
     row = con.execute(
         "select (select count(*) from _incoming where _reason is null), "
         "(select count(*) from _incoming where _reason is not null), "
-        "(select count(*) from _parse_rejects)"
+        "(select count(*) from _parse_rejects), "
+        "(select count(*) from quarantine.rejected_values where batch_id = ?)",
+        [result.batch_id],
     ).fetchone()
-    loaded, rejected, unparsed = (int(x) for x in row) if row else (0, 0, 0)
+    loaded, rejected, unparsed, values = (int(x) for x in row) if row else (0, 0, 0, 0)
     result.rows_loaded = loaded
     result.rows_quarantined = rejected + unparsed
     result.rows_received = loaded + rejected + unparsed
-
-
-def _schema_drift(layout: Layout, columns: list[str]) -> list[str]:
-    notes = []
-    extra = [c for c in columns if c not in layout.column_names]
-    missing = [c for c in layout.column_names if c not in columns]
-    if extra:
-        notes.append("new column(s) kept in raw: " + ", ".join(extra))
-    if missing:
-        notes.append("missing column(s): " + ", ".join(missing))
-    return notes
+    result.values_quarantined = values
 
 
 def _next_batch_id(con: duckdb.DuckDBPyConnection) -> int:
@@ -391,28 +322,40 @@ def _next_batch_id(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0])
 
 
+BATCH_COLUMNS = (
+    "batch_id, source_system, entity, file_path, content_hash, file_format, status, "
+    "rows_received, rows_loaded, rows_quarantined, values_quarantined, reason, schema_drift, "
+    "encoding, supersedes_batch_id, loaded_at, seconds"
+)
+
+
 def _register_batch(
-    con: duckdb.DuckDBPyConnection, result: BatchResult, content_hash: str, loaded_at: dt.datetime
+    con: duckdb.DuckDBPyConnection,
+    result: BatchResult,
+    facts: FileFacts,
+    loaded_at: dt.datetime,
 ) -> None:
-    con.execute(
-        "insert into meta.load_batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            result.batch_id,
-            result.source_system,
-            result.entity,
-            str(result.path),
-            content_hash,
-            result.path.suffix.lower().lstrip("."),
-            result.status,
-            result.rows_received,
-            result.rows_loaded,
-            result.rows_quarantined,
-            result.reason,
-            "; ".join(result.schema_drift) or None,
-            loaded_at,
-            result.seconds,
-        ],
-    )
+    values = [
+        result.batch_id,
+        result.source_system,
+        result.entity,
+        str(result.path),
+        facts.content_hash,
+        result.path.suffix.lower().lstrip("."),
+        result.status,
+        result.rows_received,
+        result.rows_loaded,
+        result.rows_quarantined,
+        result.values_quarantined,
+        result.reason,
+        "; ".join(result.schema_drift) or None,
+        result.encoding,
+        result.supersedes_batch_id,
+        loaded_at,
+        result.seconds,
+    ]
+    placeholders = ", ".join("?" for _ in values)
+    con.execute(f"insert into meta.load_batches ({BATCH_COLUMNS}) values ({placeholders})", values)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -437,18 +380,28 @@ def load_landing(
     return results
 
 
+# What the run summary and the quality report show per source: key -> column heading.
+SUMMARY_COLUMNS = {
+    "files": "files",
+    "skipped": "skipped",
+    "failed": "failed",
+    "received": "rows received",
+    "loaded": "rows loaded",
+    "quarantined": "rows quarantined",
+    "values_quarantined": "values quarantined",
+}
+
+
 def summarize(results: Iterable[BatchResult]) -> dict[str, dict[str, int]]:
-    """Rows received / loaded / quarantined and files per source system."""
+    """Files, and rows received / loaded / quarantined and values quarantined, per source."""
     summary: dict[str, dict[str, int]] = {}
     for r in results:
-        s = summary.setdefault(
-            r.source_system,
-            {"files": 0, "skipped": 0, "failed": 0, "received": 0, "loaded": 0, "quarantined": 0},
-        )
+        s = summary.setdefault(r.source_system, dict.fromkeys(SUMMARY_COLUMNS, 0))
         s["files"] += 1
         s["skipped"] += r.status == "skipped"
         s["failed"] += r.status == "failed"
         s["received"] += r.rows_received
         s["loaded"] += r.rows_loaded
         s["quarantined"] += r.rows_quarantined
+        s["values_quarantined"] += r.values_quarantined
     return summary

@@ -54,7 +54,7 @@ def ingest_landing(context: dg.AssetExecutionContext, cif: CifResource):
         )
     by_source = summarize(results)
     failed = [f"{r.path}: {r.reason}" for r in results if r.status == "failed"]
-    drift = [f"schema drift in {r.path}: {note}" for r in results for note in r.schema_drift]
+    drift = [warning for r in results for warning in r.warnings]
     for key in RAW_KEYS:
         yield dg.MaterializeResult(
             asset_key=key,

@@ -5,23 +5,19 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from ingest.loader import SUMMARY_COLUMNS
 from orchestration.runner import RunReport
 
 
 def print_summary(console: Console, report: RunReport) -> None:
     sources = Table(title="Rows per source", title_justify="left")
-    for column in ("source", "files", "skipped", "failed", "received", "loaded", "quarantined"):
-        sources.add_column(column, justify="left" if column == "source" else "right")
+    sources.add_column("source")
+    for heading in SUMMARY_COLUMNS.values():
+        sources.add_column(heading, justify="right")
     for name, s in sorted(report.by_source.items()):
-        sources.add_row(
-            name,
-            *(
-                f"{s[k]:,}"
-                for k in ("files", "skipped", "failed", "received", "loaded", "quarantined")
-            ),
-        )
+        sources.add_row(name, *(f"{s.get(k, 0):,}" for k in SUMMARY_COLUMNS))
     if not report.by_source:
-        sources.add_row("(no files landed)", "", "", "", "", "", "")
+        sources.add_row("(no files landed)", *("" for _ in SUMMARY_COLUMNS))
     console.print(sources)
 
     stages = Table(title="Time per stage", title_justify="left")

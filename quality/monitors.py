@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from ingest.columns import LINEAGE_COLUMNS
 from ingest.layouts import Layout, layout_for
-from ingest.loader import LINEAGE_COLUMNS
 from ingest.sql import quote_ident
 
 
@@ -39,7 +39,9 @@ class Finding:
 def conflicting_keys(
     con: duckdb.DuckDBPyConnection, layouts: list[Layout], examples: int = 5
 ) -> list[Finding]:
-    """Keys that appear twice in one file with different values (exact repeats are fine)."""
+    """Keys that appear twice in one load of a file with different values (exact repeats are
+    fine). One load is one batch: a corrected file re-sent under the same name is a new batch,
+    whose records supersede the earlier load's (meta.load_batches.supersedes_batch_id)."""
     findings = []
     for layout in layouts:
         if not layout.key:
@@ -57,13 +59,13 @@ def conflicting_keys(
         keys = ", ".join(quote_ident(k) for k in layout.key)
         record = "row(" + ", ".join(quote_ident(c) for c in columns) + ")"
         rows = con.execute(
-            f"select _source_file, {keys}, count(distinct {record}) as versions from {table} "
-            f"group by _source_file, {keys} having count(distinct {record}) > 1 "
-            f"order by _source_file, {keys}"
+            f"select any_value(_source_file), _batch_id, {keys}, count(distinct {record}) "
+            f"from {table} group by _batch_id, {keys} having count(distinct {record}) > 1 "
+            f"order by _batch_id, {keys}"
         ).fetchall()
         if rows:
             shown = "; ".join(
-                f"{'/'.join(str(v) for v in r[1:-1])} ({r[-1]} versions in {r[0]})"
+                f"{'/'.join(str(v) for v in r[2:-1])} ({r[-1]} versions in {r[0]}, batch {r[1]})"
                 for r in rows[:examples]
             )
             findings.append(
@@ -71,7 +73,7 @@ def conflicting_keys(
                     f"raw.{layout.raw_table}",
                     table=f"raw.{layout.raw_table}",
                     message=f"{len(rows)} keys ({', '.join(layout.key)}) have conflicting records "
-                    f"within one file, e.g. {shown}",
+                    f"within one load of a file, e.g. {shown}",
                 )
             )
     return findings

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ingest.loader import SUMMARY_COLUMNS
+
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
 table { border-collapse: collapse; margin: 1rem 0; }
@@ -63,12 +65,12 @@ def render_report(
             "<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"
         )
     if by_source:
-        keys = ("files", "skipped", "failed", "received", "loaded", "quarantined")
         rows = [
-            [html.escape(name), *(f"{s.get(k, 0):,}" for k in keys)]
+            [html.escape(name), *(f"{s.get(k, 0):,}" for k in SUMMARY_COLUMNS)]
             for name, s in sorted(by_source.items())
         ]
-        parts.append("<h2>Rows per source</h2>" + _table(["source", *keys], rows))
+        headings = ["source", *SUMMARY_COLUMNS.values()]
+        parts.append("<h2>Rows per source</h2>" + _table(headings, rows))
     rows = [
         [
             html.escape(c["asset"]),

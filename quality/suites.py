@@ -74,8 +74,9 @@ def _key_accounts() -> list[Any]:
     import great_expectations as gx
 
     e = gx.expectations
+    # No minimum row count: a source without transactions (or a small firm) has no key
+    # account, and a blocking check must not demand rows the data cannot produce.
     return [
-        e.ExpectTableRowCountToBeBetween(min_value=1),
         e.ExpectColumnValuesToBeUnique(column="customer_key"),
         e.ExpectColumnValuesToNotBeNull(column="key_criteria"),
         e.ExpectColumnValueLengthsToBeBetween(column="key_criteria", min_value=1),

@@ -8,6 +8,7 @@ Gamma-Gamma p=6.25, q=3.74, gamma=15.44.
 
 import datetime as dt
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -156,23 +157,146 @@ def test_scoring_validates_on_the_39_week_holdout(cdnow_warehouse):
     assert scores[0] == 2357 and 0 <= scores[1] < scores[2] <= 1 and scores[3] >= 0
 
 
-def test_the_nightly_pipeline_reproduces_the_published_estimates(tmp_path):
-    """`cif run` on CDNOW landed in the canonical layout, as of the end of the calibration
-    period: the refit stored in scores.model_runs is the published fit (time unit days, so
-    alpha and beta, in units of time, are 7 times the published weekly values)."""
-    land_cdnow(tmp_path / "landing")
-    done = run_cif("run", "--as-of", "1997-09-30", cwd=tmp_path)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    with duckdb.connect(str(tmp_path / "warehouse" / "cif.duckdb"), read_only=True) as con:
-        runs = (
-            con.execute("select model_name, parameters, time_unit from scores.model_runs")
-            .df()
-            .set_index("model_name")
-        )
-        customers = con.execute("select count(*) from marts.customer_360").fetchone()[0]
-    assert customers == 2357
+# Hostile money for the second night, in a source `shop` whose customers never send a record:
+# transaction_id, customer, occurred_at, amount, currency.
+MONEY = [
+    ("x-gbp", "s1", "1997-05-01", "116.22", "GBP"),
+    ("x-jpy", "s1", "1997-05-02", "30000", "jpy"),
+    ("x-sub", "s2", "1997-05-03", "10.1234", "EUR"),
+    ("x-tiny", "s2", "1997-05-04", "0.0001", ""),
+    ("x-bad", "s3", "1997-05-05", "1O.00", "EUR"),  # quarantined: bad decimal
+    ("x-xbt", "s3", "1997-05-06", "5.00", "XBT"),  # quarantined: no rate
+    ("x-noid", "", "1997-05-07", "7.50", "EUR"),  # quarantined: no customer
+    ("x-inf", "s4", "infinity", "9.99", "EUR"),  # quarantined: no date
+]
+
+
+@pytest.fixture(scope="module")
+def cdnow_nights(tmp_path_factory):
+    """Night 1: `cif run` on CDNOW landed in the canonical layout, transactions only, as of the
+    end of the calibration period. Night 2, as of the end of the sample: the customers' records
+    arrive late, with a file of hostile amounts from a second source."""
+    root = tmp_path_factory.mktemp("cdnow_nights")
+    land_cdnow(root / "landing")
+
+    def night(as_of: str) -> dict:
+        done = run_cif("run", "--as-of", as_of, cwd=root)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        with duckdb.connect(str(root / "warehouse" / "cif.duckdb"), read_only=True) as con:
+            return {
+                "runs": con.execute(
+                    "select model_name, parameters, time_unit from scores.model_runs"
+                )
+                .df()
+                .set_index("model_name"),
+                "customers": con.execute("select count(*) from marts.customer_360").fetchone()[0],
+                "keys": dict(
+                    con.execute(
+                        "select source_customer_id, customer_key from core.customer_identity_map "
+                        "where source_system = 'cdnow'"
+                    ).fetchall()
+                ),
+                "named": con.execute(
+                    "select count(*) from core.dim_customer where is_current "
+                    "and last_name is not null"
+                ).fetchone()[0],
+                "facts": con.execute(
+                    "select original_currency, sum(original_amount), count(*), sum(amount) "
+                    "from core.fct_transactions group by 1 order by 1"
+                ).fetchall(),
+                "converted": dict(
+                    con.execute(
+                        "select transaction_id, amount from core.fct_transactions "
+                        "where source_system = 'shop'"
+                    ).fetchall()
+                ),
+                "quarantined": [
+                    json.loads(r[0])
+                    for r in con.execute("select record from quarantine.rejected_rows").fetchall()
+                ],
+            }
+
+    first = night(CALIBRATION_END.isoformat())
+    ids = sorted(first["keys"], key=int)
+    (root / "landing" / "cdnow" / "customers").mkdir()
+    pd.DataFrame(
+        {
+            "source_customer_id": ids,
+            "first_name": [f"Name{i}" for i in ids],
+            "last_name": [f"Surname{i}" for i in ids],
+            "email": [f"p{i}@example.com" for i in ids],
+            "updated_at": "1997-01-01T09:00:00",
+        }
+    ).to_csv(root / "landing" / "cdnow" / "customers" / "customers.csv", index=False)
+    money = pd.DataFrame(
+        MONEY, columns=["transaction_id", "source_customer_id", "occurred_at", "amount", "currency"]
+    )
+    (root / "landing" / "shop" / "transactions").mkdir(parents=True)
+    money.to_csv(root / "landing" / "shop" / "transactions" / "money.csv", index=False)
+    cdnow = pd.read_csv(root / "landing" / "cdnow" / "transactions" / "cdnow_sample.csv", dtype=str)
+    landed = pd.concat([cdnow.assign(currency=""), money])
+    return first, night("1998-06-30"), landed  # the end of the sample: every purchase
+
+
+def test_the_nightly_pipeline_reproduces_the_published_estimates(cdnow_nights):
+    """The refit stored in scores.model_runs is the published fit (time unit days, so alpha
+    and beta, in units of time, are 7 times the published weekly values)."""
+    first, _, _ = cdnow_nights
+    assert first["customers"] == 2357
     for name in ("bgnbd", "pareto_nbd", "gamma_gamma"):
-        assert runs.loc[name, "time_unit"] == "day"
-        params = json.loads(runs.loc[name, "parameters"])
+        assert first["runs"].loc[name, "time_unit"] == "day"
+        params = json.loads(first["runs"].loc[name, "parameters"])
         weekly = {k: v / WEEK if k in ("alpha", "beta") else v for k, v in params.items()}
         assert_published(name, weekly)
+
+
+def test_transactions_only_make_inferred_customers_and_reconcile_to_the_cent(cdnow_nights):
+    first, _, landed = cdnow_nights
+    cdnow = landed[landed.transaction_id.str.startswith("CD")]
+    cdnow = cdnow[cdnow.occurred_at <= CALIBRATION_END.isoformat()]  # night 1's as-of date
+    assert first["named"] == 0  # known from their purchases only
+    ((currency, amount, count, converted),) = first["facts"]
+    assert (currency, count) == ("EUR", len(cdnow))  # a missing currency: the reporting one
+    assert amount == converted == sum(Decimal(a) for a in cdnow.amount)
+
+
+def test_late_customer_records_complete_the_inferred_customers(cdnow_nights):
+    first, second, _ = cdnow_nights
+    assert second["keys"] == first["keys"]  # the same 2,357 keys, now with their records
+    assert second["named"] == 2357
+    assert second["customers"] == 2357 + 2  # and shop's two customers with a valid purchase
+
+
+def test_revenue_reconciles_from_landing_to_facts_and_quarantine(cdnow_nights):
+    """Per currency: the landed amounts = the facts' original amounts + the quarantined rows'."""
+    _, second, landed = cdnow_nights
+    quarantined = second["quarantined"]
+    assert len(landed) == sum(n for _, _, n, _ in second["facts"]) + len(quarantined)
+
+    def by_currency(rows) -> dict[str, Decimal]:
+        total: dict[str, Decimal] = {}
+        for amount, currency in rows:
+            try:
+                value = Decimal(amount)
+            except ArithmeticError:
+                continue  # '1O.00' is no amount: it is counted above, in quarantine
+            key = (currency or "EUR").upper()
+            total[key] = total.get(key, Decimal(0)) + value
+        return total
+
+    received = by_currency(zip(landed.amount, landed.currency.fillna(""), strict=True))
+    in_quarantine = by_currency((r["amount"], r["currency"]) for r in quarantined)
+    in_facts = {currency: amount for currency, amount, _, _ in second["facts"]}
+    assert set(received) == {"EUR", "GBP", "JPY", "XBT"}
+    for currency, amount in received.items():
+        assert amount == in_facts.get(currency, 0) + in_quarantine.get(currency, 0), currency
+
+
+def test_currencies_are_converted_never_added_at_face_value(cdnow_nights):
+    _, second, _ = cdnow_nights
+    assert second["converted"] == {
+        "x-gbp": Decimal("135.8504"),  # 116.22 GBP at 0.8555 GBP per EUR
+        "x-jpy": Decimal("177.3364"),  # 30,000 JPY at 169.17 JPY per EUR, not 30,000
+        "x-sub": Decimal("10.1234"),  # sub-cent digits kept as validated
+        "x-tiny": Decimal("0.0001"),
+    }

@@ -116,21 +116,21 @@ def test_jsonl_and_parquet_load_with_row_numbers(tmp_path, con):
     path.parent.mkdir(parents=True)
     frame.to_parquet(path)
     results = {r.path.suffix: r for r in load_landing(con, tmp_path, loaded_at=NOW)}
-    assert (results[".jsonl"].rows_loaded, results[".jsonl"].rows_quarantined) == (1, 3)
-    assert results[".jsonl"].schema_drift[0] == "new column(s) kept in raw: agent"
+    jsonl = results[".jsonl"]
+    assert (jsonl.rows_loaded, jsonl.rows_quarantined, jsonl.values_quarantined) == (2, 2, 1)
+    assert jsonl.schema_drift[0] == "new column(s) kept in raw: agent"
     assert (results[".parquet"].rows_loaded, results[".parquet"].rows_quarantined) == (1, 1)
-    assert con.execute("select agent, _row_number from raw.canonical__interactions").fetchall() == [
-        ("x", 1)
-    ]
+    assert con.execute(
+        "select agent, satisfaction, _row_number from raw.canonical__interactions order by 3"
+    ).fetchall() == [("x", "2", 1), (None, None, 4)]  # a bad optional value: NULL, row kept
     q = con.execute(
         "select row_number, reason from quarantine.rejected_rows where entity = 'interactions' "
         "order by row_number"
     ).fetchall()
-    assert q == [
-        (2, "malformed json"),
-        (3, "json record is not an object"),
-        (4, "bad integer in satisfaction: five"),
-    ]
+    assert q == [(2, "malformed json"), (3, "json record is not an object")]
+    assert con.execute(
+        "select row_number, column_name, original_value, reason from quarantine.rejected_values"
+    ).fetchall() == [(4, "satisfaction", "five", "bad integer")]
     assert reconcile(con).ok
 
 

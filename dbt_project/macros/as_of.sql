@@ -17,3 +17,21 @@
         where _loaded_at <= cast('{{ var("as_known_at") }}' as timestamp)
     )
 {%- endmacro %}
+
+{#-
+    The business time of a record version: its own timestamp (`parsed`) when it has one.
+    Without one, the first load of the record (`record_key`) is valid from the start of history
+    (var plausible_from), so that it is there for every --as-of; a later undated version takes
+    its load time (the change is only known to have happened by then). Knowledge time stays
+    `_loaded_at` either way (known_source), so --as-known-at before the load leaves it out.
+-#}
+{% macro business_time(parsed, record_key) -%}
+    coalesce(
+        {{ parsed }},
+        case
+            when _loaded_at = min(_loaded_at) over (partition by {{ record_key }})
+                then cast('{{ var("plausible_from") }}' as timestamp)
+            else _loaded_at
+        end
+    )
+{%- endmacro %}

@@ -43,12 +43,14 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- Amounts keep the 4 decimals ingest validated them with (ingest/validation.py DECIMAL_TYPE):
+    landed sums and fact sums agree to the last validated digit. -#}
 {% macro parse_decimal(column, decimal_separator=".") -%}
     {%- set value = "nullif(trim(" ~ column ~ "), '')" -%}
     {%- if decimal_separator != "." -%}
         {%- set value = "replace(replace(" ~ value ~ ", '.', ''), '" ~ decimal_separator ~ "', '.')" -%}
     {%- endif -%}
-    {{ dbt.safe_cast(value, "decimal(18, 2)") }}
+    {{ dbt.safe_cast(value, "decimal(18, 4)") }}
 {%- endmacro %}
 
 {% macro parse_boolean(column) -%}

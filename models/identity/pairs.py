@@ -38,13 +38,24 @@ def record_hashes(con: duckdb.DuckDBPyConnection, records: pd.DataFrame) -> pd.S
     return pd.Series(hashed.iloc[:, 0].to_numpy(), index=records.index)
 
 
+def informative_records(records: pd.DataFrame) -> int:
+    """Records with anything to compare: a model learnt from records known only from their
+    transactions (no attributes yet) would take any later agreement for a match."""
+    compared = [c for c in model.COLUMNS if c not in ("uid", "party_type")]
+    return int(records[compared].notna().any(axis=1).sum()) if len(records) else 0
+
+
 def score_pairs(con: duckdb.DuckDBPyConnection, records: pd.DataFrame) -> ScoredPairs:
     """Pairs above the threshold for the current records: all of them after (re)training,
     otherwise the stored pairs of unchanged records plus new scores for the changed ones."""
     stored = model.load_model(con)
-    retrain = stored is None or len(records) > RETRAIN_GROWTH * stored[1]
-    settings = model.train(con, records) if retrain else stored[0]
     hashes = record_hashes(con, records)
+    informative = informative_records(records)
+    retrain = stored is None or informative > RETRAIN_GROWTH * stored[1]
+    if retrain and not informative:  # customers known only from their activity so far
+        empty = pd.DataFrame(columns=["uid_l", "uid_r", "match_probability"])
+        return ScoredPairs(empty, hashes, None, 0)
+    settings = model.train(con, records) if retrain else stored[0]
     state = con.execute(f"select uid, record_hash from {SCHEMA}.{RECORD_STATE}").df()
     previous_hash = records.uid.map(state.set_index("uid").record_hash)
     if retrain or state.empty:
@@ -66,7 +77,7 @@ def store_pairs(
 ) -> None:
     """Keep tonight's model, record hashes and pairs for the next night."""
     if scored.trained is not None:
-        model.save_model(con, scored.trained, len(records), at)
+        model.save_model(con, scored.trained, informative_records(records), at)
     state = pd.DataFrame({"uid": records.uid, "record_hash": scored.hashes})
     replace_rows(con, RECORD_STATE, state, ["uid", "record_hash"])
     replace_rows(con, PAIR_STATE, scored.pairs, ["uid_l", "uid_r", "match_probability"])

@@ -30,7 +30,7 @@ from models.scoring.config import ScoringConfig, ScoringResult
 from models.scoring.costs import acquisition_cost, service_cost_per_year
 from models.scoring.purchases import PurchaseModel, RunStamp, choose_and_refit
 from models.scoring.spend import fit_spend
-from models.scoring.store import ensure_scores_schema, write_scores
+from models.scoring.store import clear_scores, ensure_scores_schema, purchases_exist, write_scores
 
 
 def run_scoring(
@@ -42,6 +42,12 @@ def run_scoring(
 ) -> ScoringResult:
     """Fit, validate and score every customer with purchases up to `as_of` (idempotent per date)."""
     ensure_scores_schema(con)
+    if not purchases_exist(con, as_of):  # e.g. a source of customers or interactions only
+        clear_scores(con, as_of)
+        return ScoringResult(
+            customers_scored=0,
+            warnings=[f"no purchases up to {as_of}: no model was fitted and no customer scored"],
+        )
     unit = config.time_unit_days
     stamp = RunStamp(run_id, as_of, as_of - dt.timedelta(days=config.holdout_days), unit)
     result = ScoringResult(customers_scored=0)

@@ -67,3 +67,17 @@ def write_scores(
     finally:
         con.unregister("new_scores")
         con.unregister("new_runs")
+
+
+def purchases_exist(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> bool:
+    """Whether any purchase up to `as_of` exists to fit the models on."""
+    row = con.execute(
+        "select count(*) from core.fct_transactions where amount >= 0 and occurred_on <= ?",
+        [as_of],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def clear_scores(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
+    """No scores for `as_of` (a night with nothing to score leaves none of an earlier run)."""
+    con.execute("delete from scores.customer_scores where as_of_date = ?", [as_of])

@@ -5,8 +5,10 @@ select
     txn.source_customer_id,
     txn.occurred_at,
     cast(txn.occurred_at as date) as occurred_on,
-    txn.amount,
-    txn.currency,
+    {{ cif.to_reporting_currency('txn.amount', 'txn.currency') }} as amount,
+    '{{ var("reporting_currency") }}' as currency,
+    txn.amount as original_amount,
+    txn.currency as original_currency,
     txn.channel,
     txn.product,
     txn.batch_id

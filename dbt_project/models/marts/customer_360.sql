@@ -146,7 +146,7 @@ valued as (
         channels.preferred_channel,
         activity_summary.first_activity_at,
         activity_summary.last_activity_at,
-        coalesce(activity_summary.lifetime_spend, 0) as lifetime_spend,
+        cast(coalesce(activity_summary.lifetime_spend, 0) as decimal(38, 2)) as lifetime_spend,
         coalesce(complaints.complaints, 0) as complaints,
         coalesce(complaints.unresolved_complaints, 0) as unresolved_complaints,
         coalesce(account_roles.accounts_owned, 0) as accounts_owned,

@@ -21,7 +21,7 @@ renamed as (
         cast(null as {{ dbt.type_string() }}) as postcode,
         cast(null as {{ dbt.type_string() }}) as country,
         {{ parse_timestamp('registered_at', '%Y-%m-%d %H:%M:%S') }} as registered_at,
-        coalesce({{ parse_timestamp('updated_at', '%Y-%m-%d %H:%M:%S') }}, _loaded_at) as updated_at,
+        {{ business_time(parse_timestamp('updated_at', '%Y-%m-%d %H:%M:%S'), 'trim(device_id)') }} as updated_at,
         _batch_id as batch_id,
         _loaded_at as loaded_at
     from source

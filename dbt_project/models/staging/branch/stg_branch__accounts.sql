@@ -20,7 +20,7 @@ renamed as (
         {{ parse_date('open_dt', '%d.%m.%Y') }} as opened_on,
         {{ parse_date('close_dt', '%d.%m.%Y') }} as closed_on,
         trim(branch_cd) as branch_code,
-        coalesce({{ parse_timestamp('chg_ts', '%Y-%m-%d %H:%M:%S') }}, _loaded_at) as updated_at,
+        {{ business_time(parse_timestamp('chg_ts', '%Y-%m-%d %H:%M:%S'), 'trim(acct_no)') }} as updated_at,
         _batch_id as batch_id,
         _row_number as row_number_in_file,
         _loaded_at as loaded_at

@@ -20,7 +20,7 @@ renamed as (
         trim(zip) as postcode,
         'GB' as country,
         trim(branch_cd) as branch_code,
-        coalesce({{ parse_timestamp('chg_ts', '%Y-%m-%d %H:%M:%S') }}, _loaded_at) as updated_at,
+        {{ business_time(parse_timestamp('chg_ts', '%Y-%m-%d %H:%M:%S'), 'trim(cust_no)') }} as updated_at,
         _batch_id as batch_id,
         _loaded_at as loaded_at
     from source

@@ -12,7 +12,7 @@ renamed as (
         trim(acct_no) as account_id,
         cast({{ parse_date('book_dt', '%d.%m.%Y') }} as timestamp) as occurred_at,
         {{ parse_decimal('amt', ',') }} as amount,
-        coalesce(nullif(trim(ccy), ''), 'EUR') as currency,
+        {{ currency_or_reporting('ccy') }} as currency,
         'branch' as channel,
         case upper(trim(txn_type))
             when 'KAUF' then 'purchase'

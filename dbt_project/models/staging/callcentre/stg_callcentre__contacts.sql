@@ -20,7 +20,7 @@ renamed as (
         'GB' as country,
         nullif(trim(customernogiven), '') as referenced_customer_id,
         {{ parse_timestamp('firstcallat', '%m/%d/%Y %H:%M') }} as first_call_at,
-        coalesce({{ parse_timestamp('lastupdated', '%m/%d/%Y %H:%M') }}, _loaded_at) as updated_at,
+        {{ business_time(parse_timestamp('lastupdated', '%m/%d/%Y %H:%M'), 'trim(phonenumber)') }} as updated_at,
         _batch_id as batch_id,
         _loaded_at as loaded_at
     from source

@@ -18,7 +18,7 @@ renamed as (
         trim(city) as city,
         trim(postcode) as postcode,
         upper(trim(country)) as country,
-        coalesce({{ parse_timestamp('updated_at') }}, _loaded_at) as updated_at,
+        {{ business_time(parse_timestamp('updated_at'), '_source_system, trim(source_customer_id)') }} as updated_at,
         _batch_id as batch_id,
         _loaded_at as loaded_at
     from source

@@ -11,7 +11,7 @@ renamed as (
         trim(source_customer_id) as source_customer_id,
         {{ parse_timestamp('occurred_at') }} as occurred_at,
         {{ parse_decimal('amount') }} as amount,
-        coalesce(upper(nullif(trim(currency), '')), 'EUR') as currency,
+        {{ currency_or_reporting('currency') }} as currency,
         coalesce(lower(nullif(trim(channel), '')), _source_system) as channel,
         lower(trim(product)) as product,
         _batch_id as batch_id,

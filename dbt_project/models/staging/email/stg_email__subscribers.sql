@@ -20,7 +20,9 @@ renamed as (
         cast(null as {{ dbt.type_string() }}) as country,
         lower(trim(status)) as subscription_status,
         {{ parse_date('opt_in_date', '%Y-%m-%d') }} as opted_in_on,
-        coalesce({{ parse_timestamp('last_changed', '%Y-%m-%dT%H:%M:%S') }}, _loaded_at) as updated_at,
+        {{
+            business_time(parse_timestamp('last_changed', '%Y-%m-%dT%H:%M:%S'), 'lower(trim(email_address))')
+        }} as updated_at,
         _batch_id as batch_id,
         _loaded_at as loaded_at
     from source

@@ -22,7 +22,7 @@ renamed as (
         lower(trim(sector)) as sector,
         trim(account_manager) as account_manager,
         {{ parse_date('key_account_since', '%Y-%m-%d') }} as key_account_since,
-        coalesce({{ parse_timestamp('updated_at', '%Y-%m-%d %H:%M:%S') }}, _loaded_at) as updated_at,
+        {{ business_time(parse_timestamp('updated_at', '%Y-%m-%d %H:%M:%S'), 'trim(ka_id)') }} as updated_at,
         _batch_id as batch_id,
         _loaded_at as loaded_at
     from source

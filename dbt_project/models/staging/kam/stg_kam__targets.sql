@@ -9,12 +9,13 @@ renamed as (
         'kam' as source_system,
         trim(ka_id) as source_customer_id,
         upper(trim(period)) as period,
-        {{ parse_decimal('revenue_target') }} as revenue_target,
+        -- Targets, not money that moved: the 2 decimals of the key-account marts' contract.
+        cast({{ parse_decimal('revenue_target') }} as decimal(18, 2)) as revenue_target,
         {{ dbt.safe_cast("nullif(trim(products_target), '')", api.Column.translate_type("integer")) }}
             as products_target,
         {{ dbt.safe_cast("nullif(trim(share_of_wallet_target), '')", "decimal(9, 4)") }}
             as share_of_wallet_target,
-        {{ parse_decimal('wallet_estimate') }} as wallet_estimate,
+        cast({{ parse_decimal('wallet_estimate') }} as decimal(18, 2)) as wallet_estimate,
         trim(account_manager) as account_manager,
         {{ parse_date('set_on', '%Y-%m-%d') }} as set_on,
         _batch_id as batch_id,

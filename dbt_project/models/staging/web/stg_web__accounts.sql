@@ -21,7 +21,7 @@ renamed as (
         case upper(trim(country)) when 'UK' then 'GB' else upper(trim(country)) end as country,
         {{ parse_boolean('newsletter') }} as newsletter,
         {{ parse_timestamp('createdat') }} as created_at,
-        coalesce({{ parse_timestamp('modifiedat') }}, _loaded_at) as updated_at,
+        {{ business_time(parse_timestamp('modifiedat'), 'lower(trim(login))') }} as updated_at,
         _batch_id as batch_id,
         _loaded_at as loaded_at
     from source

@@ -11,7 +11,7 @@ renamed as (
         lower(trim(login)) as source_customer_id,
         {{ parse_timestamp('orderedat') }} as occurred_at,
         {{ parse_decimal('total') }} as amount,
-        coalesce(upper(nullif(trim(currency), '')), 'EUR') as currency,
+        {{ currency_or_reporting('currency') }} as currency,
         'web' as channel,
         'online order' as product,
         upper(trim(status)) as order_status,
