@@ -89,10 +89,7 @@ def ingest_landing(context: dg.AssetExecutionContext, cif: CifResource):
                 dg.AssetKey(["intermediate", "int_customer_records_unioned"]),
                 dg.AssetKey(["intermediate", "int_transactions_unioned"]),
                 dg.AssetKey(["intermediate", "int_interactions_unioned"]),
-                dg.AssetKey(["staging", "stg_branch__account_holders"]),
-                dg.AssetKey(["staging", "stg_app__profiles"]),
-                dg.AssetKey(["staging", "stg_callcentre__contacts"]),
-                dg.AssetKey(["staging", "stg_branch__customers"]),
+                dg.AssetKey(["intermediate", "int_account_holders_unioned"]),
             ],
         ),
         dg.AssetSpec(

@@ -48,6 +48,7 @@ EXPECTED_ASSETS = {
     "intermediate/int_customer_records_unioned",
     "intermediate/int_transactions_unioned",
     "intermediate/int_interactions_unioned",
+    "intermediate/int_account_holders_unioned",
     "core/customer_identity_map",
     "core/customer_household",
     "core/customer_key_lookup",

@@ -74,19 +74,40 @@ def test_a_weak_link_never_chains_two_national_ids_or_birth_years_together():
             ("branch", "B2", "222", "sam", "kerr", None, None),
             ("app", "A1", None, "sam", "kerr", None, None),
             ("web", "W1", None, "sam", "kerr", None, None),
+            ("crm", "X1", None, "sam", "kerr", None, None),
         ]
-    ).assign(birth_year=[1980, 1980, 1980, 1991])
+    ).assign(birth_year=[1980, 1980, None, 1991, None])
     pairs = pd.DataFrame(
         {
-            "uid_l": ["app:A1", "app:A1", "web:W1"],
-            "uid_r": ["branch:B2", "branch:B1", "branch:B1"],
-            "match_probability": [0.95, 0.8, 0.99],
+            "uid_l": ["app:A1", "app:A1", "web:W1", "crm:X1"],
+            "uid_r": ["branch:B2", "branch:B1", "crm:X1", "branch:B1"],
+            "match_probability": [0.95, 0.8, 0.9, 0.85],
         }
     )
     cluster = link_records(people, pairs).set_index("source_customer_id").cluster
     assert cluster["A1"] == cluster["B2"]  # the stronger link wins
     assert cluster["B1"] != cluster["B2"]  # the weaker one would join two national ids
-    assert cluster["W1"] != cluster["B1"]  # born in another year
+    assert cluster["W1"] == cluster["X1"] != cluster["B1"]  # X1 would chain 1991 to 1980
+
+
+def test_records_compared_directly_may_differ_in_national_id_or_birth_year():
+    """A typo in a national id or a birth date is evidence against a match, not a wall: two
+    records that the model compared with each other and matched are one customer, and records
+    sharing a national id are one customer whatever their birth years say."""
+    people = records(
+        [
+            ("febrl_a", "A1", "5304218", "michaela", "neumann", None, None),
+            ("febrl_b", "B1", "5304281", "michaela", "neumann", None, None),
+            ("branch", "C1", "999", "ann", "ode", None, None),
+            ("branch", "C2", "999", "ann", "ode", None, None),
+        ]
+    ).assign(birth_year=[1915, 1951, 1970, 1907])
+    pairs = pd.DataFrame(
+        {"uid_l": ["febrl_a:A1"], "uid_r": ["febrl_b:B1"], "match_probability": [0.99]}
+    )
+    cluster = link_records(people, pairs).set_index("source_customer_id").cluster
+    assert cluster["A1"] == cluster["B1"]
+    assert cluster["C1"] == cluster["C2"] != cluster["A1"]
 
 
 def test_keys_are_stable_across_runs_and_new_records_join_existing_customers():
@@ -203,9 +224,14 @@ def test_constrained_clustering_walks_only_conflicting_components_with_the_same_
     )
     birth_year[birth_year == -1] = pd.NA
     birth_year = birth_year.to_numpy()
-    labels, refused = constrained_components(n, left, right, order, national_id, birth_year)
+    free = rng.random(m) < 0.1  # shared national ids
+    compared = (left[: m // 2], right[: m // 2])  # half the edges are probabilistic pairs
+    labels, refused = constrained_components(
+        n, left, right, order, national_id, birth_year, free, compared
+    )
+    matched = set(zip(np.minimum(*compared).tolist(), np.maximum(*compared).tolist(), strict=True))
     walked, walked_refused = _walk_constrained(
-        np.arange(n), left[order], right[order], national_id, birth_year
+        np.arange(n), (left[order], right[order], free[order]), national_id, birth_year, matched
     )
     assert refused == walked_refused > 0
     np.testing.assert_array_equal(labels, walked)

@@ -20,10 +20,10 @@ from models.identity.tables import (
     replace_rows,
 )
 
-# current holders of branch accounts, per source record and per customer
+# current holders of accounts (of every source that has them), per source record and customer
 RECORD_HOLDERS_SQL = """
 select source_system, source_customer_id, account_id
-from staging.stg_branch__account_holders
+from intermediate.int_account_holders_unioned
 where valid_to is null
 """
 HOLDERS_SQL = f"""
@@ -91,7 +91,7 @@ def _rules_per_key(sides: pd.DataFrame) -> pd.Series:
 
 def load_holders(con: duckdb.DuckDBPyConnection, per_record: bool = False) -> pd.DataFrame:
     """Current account holders: (account_id, customer_key), or with `per_record` (source_system,
-    source_customer_id, account_id); empty before the branch staging model exists."""
+    source_customer_id, account_id); empty before the intermediate model exists."""
     sql = RECORD_HOLDERS_SQL if per_record else HOLDERS_SQL
     try:
         return con.execute(sql).df()

@@ -49,7 +49,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, records: pd.DataFrame) -> Scored
     previous_hash = records.uid.map(state.set_index("uid").record_hash)
     if retrain or state.empty:
         changed = pd.Series(True, index=records.index)
-        pairs = model.predict(con, settings, records)
+        pairs = model.predict(con, settings, records, fit_prior=retrain)
         kept = pairs.iloc[0:0]
     else:
         changed = previous_hash.ne(hashes) | previous_hash.isna()
