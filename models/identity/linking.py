@@ -116,11 +116,21 @@ def _walk_constrained(
 
 
 def _clash(ours: list, theirs: list, compared: set[tuple[int, int]]) -> bool:
-    """Do two members, one of each side, hold different values without having been compared
-    with each other and matched?"""
-    return any(
-        x != y and (min(i, j), max(i, j)) not in compared for i, x in ours for j, y in theirs
-    )
+    """Do two members, one of each side, hold different values, without having been compared
+    with each other and matched, or with each value held by two records of its side (two
+    customers whose values are each confirmed by a second record are two people, not a typo)?"""
+    for i, x in ours:
+        for j, y in theirs:
+            if x != y and (
+                (min(i, j), max(i, j)) not in compared
+                or (_held(ours, x) > 1 and _held(theirs, y) > 1)
+            ):
+                return True
+    return False
+
+
+def _held(members: list, value) -> int:
+    return sum(1 for _, v in members if v == value)
 
 
 def link_records(records: pd.DataFrame, pairs: pd.DataFrame | None = None) -> pd.DataFrame:

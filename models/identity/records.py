@@ -116,8 +116,9 @@ first_seen as (
 )
 select
     f.source_system, f.source_customer_id, f.first_seen_at,
-    l.national_id, l.first_name, l.last_name, l.date_of_birth, l.birth_year, l.email,
-    l.phone as phone_given, l.phone_region, l.address_line, l.postcode, l.updated_at,
+    l.national_id, l.first_name, l.last_name, strftime(l.date_of_birth, '%Y-%m-%d') as date_of_birth,
+    l.birth_year, l.email,
+    l.phone as phone_given, l.phone_region, l.address_line, l.postcode, l.city, l.updated_at,
     nullif(split_part(l.email, '@', 1), '') as email_user,
     coalesce(l.party_type, 'person') as party_type,
     l.referenced_source_system, l.referenced_customer_id
@@ -136,6 +137,11 @@ def load_records(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     records["surname"] = ascii_key(records.last_name, "[^a-z]").str.lower()
     records["postcode_key"] = ascii_key(records.postcode, "[^A-Z0-9]", upper=True)
     records["address_key"] = ascii_key(records.address_line, "[^a-z0-9]")
+    # the street without the house number in front
+    records["street_key"] = records.address_key.str.replace("^[0-9]+", "", regex=True).replace(
+        "", None
+    )
+    records["city_key"] = ascii_key(records.city, "[^a-z]")
     records["phone"], records["phone_kind"] = parse_phones(
         records.phone_given, records.phone_region
     )
