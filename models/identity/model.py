@@ -447,9 +447,7 @@ def predict(
 
     _quiet()
     if len(records) < 2 or (new is not None and not new.any()):
-        return pd.DataFrame({"uid_l": [], "uid_r": [], "match_probability": []}).astype(
-            {"uid_l": str, "uid_r": str}
-        )
+        return no_pairs()
     db = _api(con)
     frame = records[COLUMNS].copy()
     # the comparison levels (gamma_*) come with the matching columns: the veto reads them
@@ -478,6 +476,12 @@ def predict(
     )
     _drop_splink_tables(con)
     return pairs
+
+
+def no_pairs() -> pd.DataFrame:
+    return pd.DataFrame({"uid_l": [], "uid_r": [], "match_probability": []}).astype(
+        {"uid_l": str, "uid_r": str}
+    )
 
 
 def _matches(con: duckdb.DuckDBPyConnection, table: str, settings: dict, scored_with: float):

@@ -17,6 +17,7 @@ from models.identity import model
 from models.identity.tables import PAIR_STATE, RECORD_STATE, SCHEMA, replace_rows
 
 RETRAIN_GROWTH = 2.0  # retrain when the population has doubled since the model was trained
+MIN_RECORDS_TO_TRAIN = 2
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ def score_pairs(con: duckdb.DuckDBPyConnection, records: pd.DataFrame) -> Scored
     """Pairs above the threshold for the current records: all of them after (re)training,
     otherwise the stored pairs of unchanged records plus new scores for the changed ones."""
     stored = model.load_model(con)
+    if stored is None and len(records) < MIN_RECORDS_TO_TRAIN:
+        # too few records to learn anything from (none, on a first night whose files were
+        # all rejected): no pairs, no model yet; a later night with more records trains it
+        return ScoredPairs(model.no_pairs(), record_hashes(con, records), None, len(records))
     retrain = stored is None or len(records) > RETRAIN_GROWTH * stored[1]
     settings = model.train(con, records) if retrain else stored[0]
     hashes = record_hashes(con, records)
