@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
@@ -31,13 +33,15 @@ def constrained_components(
     compared: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Cluster labels from `left`/`right` edges taken strongest first (`order`), skipping an
-    edge that would put two records with different national ids, or born in different years,
-    into one cluster, unless those two records were compared with each other and matched
-    (`compared`: left and right positions of the probabilistic pairs; their disagreement was weighed against everything else they share). So a typo
-    in one record's national id does not keep it from its match, but one weak link never
-    chains two people together through a third record. Edges marked `free` (a shared national
-    id) are never skipped. A label is the smallest member's position (a union keeps the
-    smaller root). Returns the labels and the number of edges refused.
+    edge that would join two clusters whose national ids, or birth years, have nothing in
+    common, unless two records holding them were compared with each other and matched
+    (`compared`: left and right positions of the probabilistic pairs; their disagreement was
+    weighed against everything else they share) and one of the two values rests on a single
+    record (_clash). So a typo in one record's national id or birth date does not keep it from
+    its match, but one weak link never chains two people together through a third record.
+    Edges marked `free` (a shared national id) are never skipped. A label is the smallest
+    member's position (a union keeps the smaller root). Returns the labels and the number of
+    edges refused.
 
     Only connected components holding two national ids or two birth years can refuse an edge;
     all others are labelled at once (vectorised) and only the conflicting ones are walked edge
@@ -116,21 +120,20 @@ def _walk_constrained(
 
 
 def _clash(ours: list, theirs: list, compared: set[tuple[int, int]]) -> bool:
-    """Do two members, one of each side, hold different values, without having been compared
-    with each other and matched, or with each value held by two records of its side (two
-    customers whose values are each confirmed by a second record are two people, not a typo)?"""
-    for i, x in ours:
-        for j, y in theirs:
-            if x != y and (
-                (min(i, j), max(i, j)) not in compared
-                or (_held(ours, x) > 1 and _held(theirs, y) > 1)
-            ):
-                return True
-    return False
+    """Do two sides, each holding (record, value) pairs, disagree? Not when either knows no
+    value or they share one. Otherwise only a direct match between two holders, one of each
+    side, can explain the difference as a typo, and only if one side's value rests on a
+    single record: two customers whose values are each confirmed by a second record of their
+    own are two people."""
+    if not ours or not theirs or {v for _, v in ours} & {v for _, v in theirs}:
+        return False
+    direct = any((min(i, j), max(i, j)) in compared for i, _ in ours for j, _ in theirs)
+    return not direct or (_confirmed(ours) and _confirmed(theirs))
 
 
-def _held(members: list, value) -> int:
-    return sum(1 for _, v in members if v == value)
+def _confirmed(members: list) -> bool:
+    """Does some value of `members` rest on two records or more?"""
+    return max(Counter(v for _, v in members).values()) > 1
 
 
 def link_records(records: pd.DataFrame, pairs: pd.DataFrame | None = None) -> pd.DataFrame:
