@@ -181,11 +181,11 @@ def _address() -> dict:
             _level(_similar("address_key_l", "address_key_r", 0.92), "similar street", 0.03),
             _level('"postcode_key_l" = "postcode_key_r"', "same postcode", 0.04),
             _level(_similar("street_key_l", "street_key_r", 0.92), "same street elsewhere", 0.02),
+            _level('"city_key_l" = "city_key_r"', "same town", 0.02),
             _level(
-                '"city_key_l" = "city_key_r" '
-                'or damerau_levenshtein("postcode_key_l", "postcode_key_r") <= 1',
-                "same town or postcode typo",
-                0.03,
+                'damerau_levenshtein("postcode_key_l", "postcode_key_r") <= 1',
+                "postcode typo",
+                0.01,
             ),
             _level("ELSE", "different", 0.08),
         ],
