@@ -19,6 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from models.identity.refit import refit
 from models.identity.tables import MODEL as MODEL_TABLE
 from models.identity.tables import SCHEMA
 
@@ -214,7 +215,10 @@ BLOCKING_RULES = [
     # with the forename's initial: at 1M people a surname and birth year alone are large blocks
     "l.surname = r.surname and l.birth_year = r.birth_year "
     "and substr(l.given, 1, 1) = substr(r.given, 1, 1)",
+    "l.given = r.given and l.birth_year = r.birth_year "
+    "and substr(l.surname, 1, 1) = substr(r.surname, 1, 1)",
     "l.given = r.given and l.date_of_birth = r.date_of_birth",
+    "substr(l.given, 1, 1) = substr(r.given, 1, 1) and l.date_of_birth = r.date_of_birth",
     f"{_first3('surname')} and l.date_of_birth = r.date_of_birth",
     f"{_first3('given')} and {_first3('surname')} "
     "and substr(l.postcode_key, 1, 1) = substr(r.postcode_key, 1, 1)",
@@ -442,7 +446,7 @@ def predict(
     With `new` (a boolean mask over `records`) only pairs touching a new or changed record
     are scored: new against existing records and new among themselves. With `fit_prior` (a
     newly trained model, every record compared) the prior is first fitted to the scored pairs,
-    in place on `settings` (_fitted_prior)."""
+    in place on `settings` (refit.py)."""
     from splink import Linker
 
     _quiet()
@@ -465,15 +469,16 @@ def predict(
             tables.append(
                 linker.inference.predict_between(fresh, known, threshold_match_probability=floor)
             )
-    scored_with = settings["probability_two_random_records_match"]
     if fit_prior:
-        settings["probability_two_random_records_match"] = _fitted_prior(
-            con, tables[0].physical_name, settings, len(records)
+        patterns = refit(
+            con, tables[0].physical_name, settings, records, _veto_sql(settings), U_MAX_PAIRS
         )
-    pairs = pd.concat(
-        [_matches(con, table.physical_name, settings, scored_with) for table in tables],
-        ignore_index=True,
-    )
+        pairs = _pattern_matches(con, tables[0].physical_name, patterns, settings)
+    else:
+        pairs = pd.concat(
+            [_matches(con, table.physical_name, settings) for table in tables],
+            ignore_index=True,
+        )
     _drop_splink_tables(con)
     return pairs
 
@@ -484,48 +489,34 @@ def no_pairs() -> pd.DataFrame:
     )
 
 
-def _matches(con: duckdb.DuckDBPyConnection, table: str, settings: dict, scored_with: float):
-    """The pairs of a table of Splink's scored pairs (scored with the prior `scored_with`)
-    whose probability under the prior of `settings` reaches MATCH_PROBABILITY, less the
+def _matches(con: duckdb.DuckDBPyConnection, table: str, settings: dict) -> pd.DataFrame:
+    """The pairs of a table of Splink's scored pairs that reach MATCH_PROBABILITY, less the
     vetoed ones."""
-    shift = _logit2(settings["probability_two_random_records_match"]) - _logit2(scored_with)
     return con.execute(
-        f"select uid_l, uid_r, 1 / (1 + pow(2, -(match_weight + {shift}))) as match_probability "
-        f"from {table} where match_weight + {shift} >= {_logit2(MATCH_PROBABILITY)} "
-        f"and not ({_veto_sql(settings)})"
+        f"select uid_l, uid_r, match_probability from {table} "
+        f"where match_probability >= {MATCH_PROBABILITY} and not ({_veto_sql(settings)})"
     ).df()
 
 
-# Pairs scored below this probability are left out when fitting the prior: together they add
-# at most this share of a match each, next to millions of clear non-matches.
+def _pattern_matches(
+    con: duckdb.DuckDBPyConnection, table: str, patterns: pd.DataFrame, settings: dict
+) -> pd.DataFrame:
+    """As _matches, with the probabilities of the refitted model, by level pattern."""
+    gammas = [c for c in patterns.columns if c.startswith("gamma_")]
+    con.register("_refitted_patterns", patterns[[*gammas, "match_probability"]])
+    try:
+        return con.execute(
+            f"select t.uid_l, t.uid_r, p.match_probability from {table} t "
+            f"join _refitted_patterns p using ({', '.join(gammas)}) "
+            f"where p.match_probability >= {MATCH_PROBABILITY} and not ({_veto_sql(settings)})"
+        ).df()
+    finally:
+        con.unregister("_refitted_patterns")
+
+
+# A newly trained model scores every candidate pair down to this probability for the refit
+# (refit.py); the pairs below it, millions of clear non-matches, count as non-matches.
 FIT_FLOOR = 1e-4
-
-
-def _fitted_prior(con: duckdb.DuckDBPyConnection, table: str, settings: dict, n: int) -> float:
-    """The prior that the trained model itself implies: the expected share of matches among
-    all `n` records' pairs, summed over the scored candidate pairs in `table` (the others are
-    taken as non-matches) and iterated to its fixed point (expectation maximisation of the
-    prior alone, m and u kept). The rules' estimate assumes their recall: a rule on names and
-    birth dates finds under half the true pairs of FEBRL4, and the too small prior cost 0.4%
-    recall there. Vetoed pairs do not count."""
-    prior = settings["probability_two_random_records_match"]
-    weights = con.execute(
-        f"select round(match_weight - {_logit2(prior)}, 2) as w, count(*) as n "
-        f"from {table} where not ({_veto_sql(settings)}) group by 1"
-    ).df()
-    if weights.empty:
-        return prior
-    bayes = np.exp2(weights.w.to_numpy(dtype=float))
-    count = weights.n.to_numpy(dtype=float)
-    total = n * (n - 1) / 2
-    for _ in range(100):
-        odds = prior / (1 - prior) * bayes
-        fitted = float((count * odds / (1 + odds)).sum() / total)
-        fitted = min(max(fitted, 1e-12), 0.5)
-        if abs(fitted - prior) <= 1e-4 * prior:
-            return fitted
-        prior = fitted
-    return prior
 
 
 def _logit2(p: float) -> float:
