@@ -178,3 +178,48 @@ def febrl_scenario(
         )
         if not national_id:
             con.execute(f"update {table} set national_id = null")
+
+
+INTEGRATED_CUSTOMER_COLUMNS = {
+    "source_system": "varchar",
+    "source_customer_id": "varchar",
+    "national_id": "varchar",
+    "first_name": "varchar",
+    "last_name": "varchar",
+    "date_of_birth": "date",
+    "email": "varchar",
+    "phone": "varchar",
+    "address_line": "varchar",
+    "city": "varchar",
+    "postcode": "varchar",
+    "country": "varchar",
+    "party_type": "varchar",
+    "birth_year": "integer",
+    "phone_region": "varchar",
+    "referenced_source_system": "varchar",
+    "referenced_customer_id": "varchar",
+    "updated_at": "timestamp",
+    "is_latest": "boolean",
+}
+
+
+def integrated_customers(con, rows: list[dict]) -> None:
+    """The intermediate tables identity resolution reads, holding `rows` (customer records in
+    the columns of int_customer_records_unioned; the rest null) as the latest version of each
+    record, and no transactions or interactions: for tests of identity alone, without dbt."""
+    con.execute("create schema if not exists intermediate")
+    columns = ", ".join(f"{c} {t}" for c, t in INTEGRATED_CUSTOMER_COLUMNS.items())
+    con.execute(f"create or replace table intermediate.int_customer_records_unioned ({columns})")
+    for row in rows:
+        values = {"party_type": "person", "updated_at": "2024-01-01", "is_latest": True, **row}
+        names = ", ".join(values)
+        con.execute(
+            f"insert into intermediate.int_customer_records_unioned ({names}) "
+            f"values ({', '.join('?' * len(values))})",
+            list(values.values()),
+        )
+    for table in ("int_transactions_unioned", "int_interactions_unioned"):
+        con.execute(
+            f"create or replace table intermediate.{table} "
+            "(source_system varchar, source_customer_id varchar, occurred_at timestamp)"
+        )

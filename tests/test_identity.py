@@ -6,7 +6,9 @@ from models.identity.households import assign_households, household_edges
 from models.identity.keys import key_lookup
 from models.identity.linking import _walk_constrained, constrained_components
 from models.identity.quality import pairwise_score
-from models.identity.records import standard_given
+from models.identity.records import ascii_key, parse_phones, standard_given
+from models.identity.resolve import resolve_identities
+from tests.helpers import integrated_customers
 
 COLS = ["source_system", "source_customer_id", "national_id", "given", "surname", "email", "phone"]
 
@@ -236,3 +238,61 @@ def test_constrained_clustering_walks_only_conflicting_components_with_the_same_
     assert refused == walked_refused > 0
     np.testing.assert_array_equal(labels, walked)
     assert len(np.unique(labels)) < n  # the graph does link records
+
+
+def test_names_outside_a_to_z_are_transliterated_not_dropped():
+    names = pd.Series(["Zoë", "Ñúñez", "Пётр", "O'Brien", "Straße", None, "李"])
+    assert ascii_key(names, "[^a-z]").tolist() == [
+        "zoe",
+        "nunez",
+        "petr",
+        "obrien",
+        "strasse",
+        None,
+        "li",
+    ]
+
+
+def test_phone_numbers_are_read_in_their_region_for_any_country():
+    phones = pd.Series(["0412 345 678", "+61 412 345 678", "07700 900123", "(02) 9374 4000", "x"])
+    regions = pd.Series(["AU", None, "GB", "AU", "GB"])
+    number, kind = parse_phones(phones, regions)
+    assert number.tolist() == ["+61412345678", "+61412345678", "+447700900123", "+61293744000", "x"]
+    assert kind.tolist() == ["mobile", "mobile", None, "landline", None]  # 07700 900: drama range
+
+
+def test_a_record_naming_a_customer_number_of_a_declared_system_is_that_customer():
+    people = records(
+        [
+            ("bank", "42", None, "ann", "lee", None, None),
+            ("calls", "+441", None, "ann", None, None, "+441"),
+            ("calls", "+442", None, "bob", None, None, "+442"),
+            ("shop", "42", None, "cat", "ng", None, None),  # the same number, another system
+        ]
+    ).assign(
+        referenced_source_system=[None, "bank", "bank", None],
+        referenced_customer_id=[None, "42", "43", None],
+    )
+    cluster = link_records(people).set_index("uid").cluster
+    assert cluster["calls:+441"] == cluster["bank:42"] != cluster["shop:42"]
+    assert cluster["calls:+442"] not in (cluster["bank:42"], cluster["shop:42"])
+
+
+def test_an_empty_or_tiny_population_resolves_without_error(con):
+    integrated_customers(con, [])
+    assert resolve_identities(con).customers == 0
+    integrated_customers(con, [{"source_system": "crm", "source_customer_id": "c1"}])
+    assert resolve_identities(con).customers == 1
+    pair = [
+        {
+            "source_system": "crm",
+            "source_customer_id": f"c{i}",
+            "first_name": "Ann",
+            "last_name": "Lee",
+            "email": "ann@example.com",
+        }
+        for i in (1, 2)
+    ]
+    integrated_customers(con, pair)
+    result = resolve_identities(con)
+    assert (result.records, result.customers, result.model_trained) == (2, 1, True)
