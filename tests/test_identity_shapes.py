@@ -1,4 +1,4 @@
-"""Two shapes of customer data that share no identifier the demo relies on, each through a whole
+"""Two shapes of customer data that share no identifier the demo relies on, through a whole
 nightly run (the job `cif run` starts) on hand-written canonical-layout files:
 
 - one system with duplicates inside it (a CRM that registered some people twice, with typos, a
@@ -6,7 +6,8 @@ nightly run (the job `cif run` starts) on hand-written canonical-layout files:
 - two systems with no shared identifier (a shop and a loyalty scheme: no national id, e-mail,
   phone or customer number in common), linked on names, birth dates and addresses only.
 
-Each person is known to the test, so the customer counts are exact."""
+Each person is known to the test, so the customer counts are exact. The two shapes land side
+by side (different people) and share one run: a whole run costs most of a minute."""
 
 import datetime as dt
 
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 
 from orchestration.runner import run_nightly
+from orchestration.settings import CifSettings
 from tests.helpers import HISTORY_DAY1, purchases, write
 
 pytestmark = pytest.mark.slow
@@ -26,15 +28,15 @@ SURNAMES += ["patel", "wright", "robinson", "thompson", "evans", "walker", "whit
 STREETS = ["oak street", "mill lane", "church road", "station road", "high street"]
 
 
-def people(n: int) -> pd.DataFrame:
-    """`n` distinct people: name, birth date, address and postcode."""
+def people(n: int, first: int = 0) -> pd.DataFrame:
+    """`n` distinct people (numbered from `first`): name, birth date, address and postcode."""
     rows = []
-    for i in range(n):
+    for i in range(first, first + n):
         rows.append(
             {
                 "person": i,
                 "first_name": FORENAMES[i % len(FORENAMES)].title(),
-                "last_name": SURNAMES[(i * 7) % len(SURNAMES)].title(),
+                "last_name": (SURNAMES[(i * 7) % len(SURNAMES)] + ("son" if first else "")).title(),
                 "date_of_birth": (dt.date(1950, 1, 1) + dt.timedelta(days=173 * i)).isoformat(),
                 "address_line": f"{1 + i * 3 % 97} {STREETS[i % len(STREETS)].title()}",
                 "city": ["Leeds", "York", "Hull"][i % 3],
@@ -82,51 +84,72 @@ def land(landing, source: str, records: pd.DataFrame, ids: list[str]) -> None:
     write(landing / source / "transactions" / "transactions.csv", sales)
 
 
-def run(tmp_path, settings_for):
-    report = run_nightly(settings_for(tmp_path / "landing", HISTORY_DAY1))
+@pytest.fixture(scope="module")
+def resolved(tmp_path_factory, dbt_manifest):
+    """One nightly run over both shapes: a CRM with duplicates (60 people, 15 of them twice),
+    and a shop (70 people) beside a loyalty scheme (60, 50 of them shop customers too)."""
+    root = tmp_path_factory.mktemp("shapes")
+    crowd = people(60)
+    crm = pd.concat([crowd, with_typos(crowd.iloc[::4])], ignore_index=True)
+    others = people(80, first=100)
+    shop = others.iloc[:70].assign(email=[f"buyer{i}@shop.example" for i in range(70)])
+    loyalty = with_typos(others.iloc[20:]).assign(phone=[f"+4479{i:08d}" for i in range(60)])
+    sources = {
+        "crm": (crm, [f"CRM-{i}" for i in range(len(crm))]),
+        "shop": (shop, [f"S{i}" for i in range(70)]),
+        "loyalty": (loyalty, [f"L{i}" for i in range(60)]),
+    }
+    for source, (records, ids) in sources.items():
+        land(root / "landing", source, records, ids)
+    settings = CifSettings(
+        landing=root / "landing",
+        warehouse=root / "warehouse" / "cif.duckdb",
+        exports=root / "exports",
+        as_of=HISTORY_DAY1,
+    ).resolved()
+    report = run_nightly(settings)
     assert report.ok, report.explanation()
-    con = duckdb.connect(str(tmp_path / "warehouse" / "cif.duckdb"), read_only=True)
-    mapped = con.execute(
-        "select source_system, source_customer_id, customer_key from core.customer_identity_map"
-    ).df()
-    customers = con.execute("select count(*) from marts.customer_360").fetchall()[0][0]
-    revenue = con.execute("select sum(amount) from core.fct_transactions").fetchall()[0][0]
-    con.close()
-    return mapped, customers, revenue
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        mapped = con.execute(
+            "select m.source_system, m.source_customer_id, m.customer_key, "
+            "c.customer_key is not null as in_360 from core.customer_identity_map m "
+            "left join marts.customer_360 c using (customer_key)"
+        ).df()
+        revenue = con.execute(
+            "select source_system, sum(amount) from core.fct_transactions group by all"
+        ).fetchall()
+    person = {
+        (source, i): p
+        for source, (records, ids) in sources.items()
+        for i, p in zip(ids, records.person, strict=True)
+    }
+    keys = zip(mapped.source_system, mapped.source_customer_id, strict=True)
+    mapped["person"] = [person[k] for k in keys]
+    return root, mapped, dict(revenue)
 
 
-def landed_revenue(landing) -> float:
-    files = landing.glob("*/transactions/*.csv")
+def landed_revenue(landing, source: str) -> float:
+    files = (landing / source / "transactions").glob("*.csv")
     return round(sum(pd.read_csv(f).amount.sum() for f in files), 2)
 
 
-def test_one_system_with_duplicates_inside_it(tmp_path, settings_for, dbt_manifest):
-    crowd = people(60)
-    twice = with_typos(crowd.iloc[::4])  # 15 people registered a second time
-    records = pd.concat([crowd, twice], ignore_index=True)
-    ids = [f"CRM-{i}" for i in range(len(records))]
-    land(tmp_path / "landing", "crm", records, ids)
-    mapped, customers, revenue = run(tmp_path, settings_for)
-    person = dict(zip(ids, records.person, strict=True))
-    mapped["person"] = mapped.source_customer_id.map(person)
-    assert len(mapped) == 75
-    assert mapped.customer_key.nunique() == customers == 60
-    assert (mapped.groupby("person").customer_key.nunique() == 1).all()  # every duplicate found
-    assert float(revenue) == pytest.approx(landed_revenue(tmp_path / "landing"))
+def test_one_system_with_duplicates_inside_it(resolved):
+    root, mapped, revenue = resolved
+    crm = mapped[mapped.source_system == "crm"]
+    assert len(crm) == 75
+    assert crm.customer_key.nunique() == 60 and crm.in_360.all()
+    assert (crm.groupby("person").customer_key.nunique() == 1).all()  # every duplicate found
+    assert (crm.groupby("customer_key").person.nunique() == 1).all()  # and nobody else
+    assert float(revenue["crm"]) == pytest.approx(landed_revenue(root / "landing", "crm"))
 
 
-def test_two_systems_with_no_shared_identifier(tmp_path, settings_for, dbt_manifest):
-    crowd = people(80)
-    shop = crowd.iloc[:70].assign(email=[f"buyer{i}@shop.example" for i in range(70)])
-    loyalty = with_typos(crowd.iloc[20:]).assign(phone=[f"+4479{i:08d}" for i in range(60)])
-    land(tmp_path / "landing", "shop", shop, [f"S{i}" for i in range(70)])
-    land(tmp_path / "landing", "loyalty", loyalty, [f"L{i}" for i in range(60)])
-    mapped, customers, revenue = run(tmp_path, settings_for)
-    person = {f"S{i}": p for i, p in enumerate(shop.person)}
-    person |= {f"L{i}": p for i, p in enumerate(loyalty.person)}
-    mapped["person"] = mapped.source_customer_id.map(person)
-    assert len(mapped) == 130
-    assert mapped.customer_key.nunique() == customers == 80  # 50 people in both systems
-    assert (mapped.groupby("person").customer_key.nunique() == 1).all()
-    assert (mapped.groupby("customer_key").person.nunique() == 1).all()
-    assert float(revenue) == pytest.approx(landed_revenue(tmp_path / "landing"))
+def test_two_systems_with_no_shared_identifier(resolved):
+    root, mapped, revenue = resolved
+    both = mapped[mapped.source_system.isin(["shop", "loyalty"])]
+    assert len(both) == 130
+    assert both.customer_key.nunique() == 80 and both.in_360.all()  # 50 people in both
+    assert (both.groupby("person").customer_key.nunique() == 1).all()
+    assert (both.groupby("customer_key").person.nunique() == 1).all()
+    assert not set(both.customer_key) & set(mapped.customer_key[mapped.source_system == "crm"])
+    for source in ("shop", "loyalty"):
+        assert float(revenue[source]) == pytest.approx(landed_revenue(root / "landing", source))

@@ -93,6 +93,8 @@ NICKNAMES: dict[str, str] = {
     "katie": "katherine",
     "cathy": "catherine",
     "vicky": "victoria",
+    "olly": "oliver",
+    "ollie": "oliver",
 }
 
 # Latest version of each record, with what its source declares about its identifiers (party
