@@ -138,7 +138,7 @@ def load_records(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     records = con.execute(RECORDS_SQL).df()
     records["given_raw"] = ascii_key(records.first_name, "[^a-z]")
     records["given"] = standard_given(records["given_raw"])
-    records["surname"] = ascii_key(records.last_name, "[^a-z]").str.lower()
+    records["surname"] = ascii_key(records.last_name, "[^a-z]")
     records["postcode_key"] = ascii_key(records.postcode, "[^A-Z0-9]", upper=True)
     records["address_key"] = ascii_key(records.address_line, "[^a-z0-9]")
     # the street without the house number in front
@@ -147,7 +147,7 @@ def load_records(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     )
     records["city_key"] = ascii_key(records.city, "[^a-z]")
     records["phone"], records["phone_kind"] = parse_phones(
-        records.phone_given, records.phone_region
+        records.phone_given, records.phone_region, known_phones(con)
     )
     records["uid"] = records.source_system + ":" + records.source_customer_id
     return records
