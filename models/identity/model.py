@@ -12,6 +12,7 @@ population has grown markedly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 
@@ -289,12 +290,12 @@ def train(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, seed: int = 42)
     db = _api(con)
     sdf = db.register(records[COLUMNS].copy())
     linker = Linker(sdf, base_settings(), log_level=None)
-    try:
+    # the rules may link more than PRIOR_RECALL of all pairs (a tiny population): then the
+    # default prior stands, refitted with the rest (refit.py)
+    with contextlib.suppress(ValueError):
         linker.training.estimate_probability_two_random_records_match(
             PRIOR_RULES, recall=PRIOR_RECALL
         )
-    except ValueError:  # the rules link more than PRIOR_RECALL of all pairs: a tiny population
-        pass  # the default prior, refitted with the rest (refit.py)
     linker.training.estimate_u_using_random_sampling(
         max_pairs=U_MAX_PAIRS, seed=seed, min_count_per_level=None, num_chunks=1
     )
