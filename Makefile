@@ -25,6 +25,7 @@ test: $(STAMP) lint
 lint: $(STAMP)
 	@echo "==> ruff"
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	@echo "==> sqlfluff (dbt models)"
 	$(BIN)/sqlfluff lint dbt_project/models dbt_project/tests --disable-progress-bar
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ingest.loader import load_landing
 from models.identity import resolve_identities
 from models.identity.quality import PairwiseScore, pairwise_score
-from orchestration.dbt_files import build_layer, prepare_manifest
+from orchestration.dbt_project import build_layer, prepare_manifest
 from tests.helpers import FEBRL_SOURCES, febrl_person, febrl_scenario, land_febrl
 
 CASES = [  # name, data set, with the national id

@@ -32,7 +32,7 @@ from models.identity import resolve_identities
 from models.identity.households import load_holders
 from models.identity.quality import evidence_ceiling, score_against_truth
 from models.identity.records import load_records
-from orchestration.dbt_files import build_layer, prepare_manifest
+from orchestration.dbt_project import build_layer, prepare_manifest
 
 END = dt.date(2025, 6, 30)
 DAY_BEFORE = END - dt.timedelta(days=1)

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ingest.demo.generator import generate
-from orchestration.dbt_files import prepare_manifest
+from orchestration.dbt_project import prepare_manifest
 from orchestration.settings import CifSettings
 
 END = dt.date(2025, 6, 30)
@@ -40,10 +40,11 @@ def land_one_day(landing: Path, day: dt.date, share: float = 0.01) -> int:
 
 
 def timed_run(settings: CifSettings) -> tuple[float, dict[str, float]]:
+    from orchestration.definitions import build_definitions
     from orchestration.runner import run_nightly
 
     started = time.perf_counter()
-    report = run_nightly(settings)
+    report = run_nightly(settings, build_definitions(settings))
     if not report.ok:
         raise SystemExit(report.explanation())
     return time.perf_counter() - started, report.step_seconds

@@ -91,6 +91,36 @@ def _switch_link(link: Path, target: Path) -> None:
     os.replace(tmp, link)
 
 
+def _export_table(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    folder: Path,
+    excluded_pii: set[str],
+    file_format: str,
+) -> dict[str, Any]:
+    """Write one mart without the excluded columns; returns its manifest entry."""
+    columns = _columns(con, table)
+    excluded = sorted(excluded_pii & {c for c, _ in columns})
+    kept = [(c, t) for c, t in columns if c not in excluded]
+    target = folder / f"{table}.{file_format}"
+    select = ", ".join(
+        _csv_safe(c) if file_format == "csv" and t == "VARCHAR" else quote_ident(c) for c, t in kept
+    )
+    options = (
+        "(format parquet, compression zstd)" if file_format == "parquet" else "(format csv, header)"
+    )
+    source = f"{MARTS_SCHEMA}.{quote_ident(table)}"
+    con.execute(f"copy (select {select} from {source}) to {quote_literal(str(target))} {options}")
+    row = con.execute(f"select count(*) from {source}").fetchone()
+    return {
+        "table": table,
+        "file": target.name,
+        "rows": int(row[0]) if row else 0,
+        "columns": [{"name": c, "type": t} for c, t in kept],
+        "pii_columns_excluded": excluded,
+    }
+
+
 def export_marts(
     con: duckdb.DuckDBPyConnection,
     out: Path,
@@ -109,49 +139,19 @@ def export_marts(
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    result = ExportResult(folder=out / as_of.isoformat())
-    tables_meta = []
-    for table in mart_tables(con):
-        columns = _columns(con, table)
-        excluded = (
-            sorted(pii.get(table, set()) & {c for c, _ in columns}) if not include_pii else []
+    tables = [
+        _export_table(
+            con, table, partial, set() if include_pii else pii.get(table, set()), file_format
         )
-        kept = [(c, t) for c, t in columns if c not in excluded]
-        target = partial / f"{table}.{file_format}"
-        select = ", ".join(
-            _csv_safe(c) if file_format == "csv" and t == "VARCHAR" else quote_ident(c)
-            for c, t in kept
-        )
-        options = (
-            "(format parquet, compression zstd)"
-            if file_format == "parquet"
-            else "(format csv, header)"
-        )
-        con.execute(
-            f"copy (select {select} from {MARTS_SCHEMA}.{quote_ident(table)}) "
-            f"to {quote_literal(str(target))} {options}"
-        )
-        row = con.execute(f"select count(*) from {MARTS_SCHEMA}.{quote_ident(table)}").fetchone()
-        rows = int(row[0]) if row else 0
-        result.tables[table] = rows
-        if excluded:
-            result.excluded_pii[table] = excluded
-        tables_meta.append(
-            {
-                "table": table,
-                "file": target.name,
-                "rows": rows,
-                "columns": [{"name": c, "type": t} for c, t in kept],
-                "pii_columns_excluded": excluded,
-            }
-        )
+        for table in mart_tables(con)
+    ]
     manifest = {
         "as_of": as_of.isoformat(),
         "run_id": run_id,
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "format": file_format,
         "include_pii": include_pii,
-        "tables": tables_meta,
+        "tables": tables,
         "checks": list(checks),
     }
     (partial / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
@@ -160,7 +160,13 @@ def export_marts(
     _switch_link(out / as_of.isoformat(), folder)
     _switch_link(out / "latest", _newest_version(versions))
     _prune(versions, out)
-    return result
+    return ExportResult(
+        folder=out / as_of.isoformat(),
+        tables={t["table"]: t["rows"] for t in tables},
+        excluded_pii={
+            t["table"]: t["pii_columns_excluded"] for t in tables if t["pii_columns_excluded"]
+        },
+    )
 
 
 def _newest_version(versions: Path) -> Path:

@@ -50,3 +50,11 @@ def drop_derived_relations(con: duckdb.DuckDBPyConnection, keep: Iterable[str] =
         con.execute(f'drop {what} if exists "{schema}"."{name}" cascade')
         dropped.append(f"{schema}.{name}")
     return dropped
+
+
+def table_row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rows per base table ("schema.table"), from DuckDB's statistics: no table is scanned."""
+    rows = con.execute(
+        "select schema_name, table_name, estimated_size from duckdb_tables() where not internal"
+    ).fetchall()
+    return {f"{schema}.{table}": int(size) for schema, table, size in rows}

@@ -5,38 +5,26 @@ from pathlib import Path
 
 import dagster as dg
 
-from ingest.export import export_marts, pii_columns
+from ingest.export import MARTS_SCHEMA
 from ingest.layouts import load_layouts
 from ingest.loader import load_landing, summarize
-from ingest.warehouse import connection
+from models import scoring
+from models.identity import DBT_INPUTS as IDENTITY_INPUTS
 from models.identity import resolve_identities
-from models.scoring import run_scoring
-from orchestration.dbt_files import MANIFEST
+from models.identity import tables as identity_tables
+from orchestration.dbt import dbt_asset_key, dbt_keys_in_schema, dbt_marts_assets
+from orchestration.exports import export_published
 from orchestration.resources import PUBLISH_KEY, CifResource
 
 RAW_KEYS = [dg.AssetKey(["raw", layout.raw_table]) for layout in load_layouts().values()]
-IDENTITY_KEY = dg.AssetKey(["core", "customer_identity_map"])
-HOUSEHOLD_KEY = dg.AssetKey(["core", "customer_household"])
-KEY_LOOKUP_KEY = dg.AssetKey(["core", "customer_key_lookup"])
-SCORES_KEY = dg.AssetKey(["scores", "customer_scores"])
-MODEL_RUNS_KEY = dg.AssetKey(["scores", "model_runs"])
+IDENTITY_KEY = dg.AssetKey([identity_tables.SCHEMA, identity_tables.IDENTITY_MAP])
+HOUSEHOLD_KEY = dg.AssetKey([identity_tables.SCHEMA, identity_tables.HOUSEHOLDS])
+KEY_LOOKUP_KEY = dg.AssetKey([identity_tables.SCHEMA, identity_tables.KEY_LOOKUP])
+SCORES_KEY = dg.AssetKey([scoring.SCHEMA, scoring.SCORES_TABLE])
+MODEL_RUNS_KEY = dg.AssetKey([scoring.SCHEMA, scoring.MODEL_RUNS_TABLE])
 EXPORT_KEY = dg.AssetKey(["marts_export"])
-MART_KEYS = [
-    dg.AssetKey(["marts", name])
-    for name in (
-        "customer_360",
-        "households",
-        "customer_segments",
-        "customer_segment_history",
-        "key_accounts",
-        "key_account_performance",
-        "customer_touchpoints",
-        "customer_experience",
-        "win_back_candidates",
-        "campaign_responses",
-        "kpi_daily",
-    )
-]
+# The exported marts: what the marts layer builds into schema marts (its helpers live elsewhere).
+MART_KEYS = dbt_keys_in_schema(MARTS_SCHEMA, dbt_marts_assets)
 
 
 @dg.multi_asset(
@@ -52,7 +40,9 @@ MART_KEYS = [
     retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
 )
 def ingest_landing(context: dg.AssetExecutionContext, cif: CifResource):
-    """Load every new landed file into raw.*, quarantining bad rows (ingest/loader.py)."""
+    """Ingest landed files
+
+    Load every new landed file into raw.*, quarantining bad rows (ingest/loader.py)."""
     with cif.connect(context) as con:
         results = load_landing(
             con,
@@ -85,12 +75,7 @@ def ingest_landing(context: dg.AssetExecutionContext, cif: CifResource):
             group_name="core",
             kinds={"python", "duckdb"},
             description="Source record -> stable customer_key (models/identity/)",
-            deps=[
-                dg.AssetKey(["intermediate", "int_customer_records_unioned"]),
-                dg.AssetKey(["intermediate", "int_transactions_unioned"]),
-                dg.AssetKey(["intermediate", "int_interactions_unioned"]),
-                dg.AssetKey(["intermediate", "int_account_holders_unioned"]),
-            ],
+            deps=[dbt_asset_key(model) for model in IDENTITY_INPUTS],
         ),
         dg.AssetSpec(
             HOUSEHOLD_KEY,
@@ -111,8 +96,10 @@ def ingest_landing(context: dg.AssetExecutionContext, cif: CifResource):
     name="customer_identity_map",
 )
 def customer_identity_map(context: dg.AssetExecutionContext, cif: CifResource):
-    """Resolve which source records are the same person and which form a household, with
-    stable keys (models/identity/)."""
+    """Identity resolution
+
+    Which source records are the same person and which form a household, with stable keys
+    (models/identity/)."""
     with cif.connect(context) as con:
         result = resolve_identities(con)
     yield dg.MaterializeResult(
@@ -137,10 +124,7 @@ def customer_identity_map(context: dg.AssetExecutionContext, cif: CifResource):
             SCORES_KEY,
             group_name="scores",
             kinds={"python", "duckdb"},
-            deps=[
-                dg.AssetKey(["core", "fct_transactions"]),
-                dg.AssetKey(["core", "fct_interactions"]),
-            ],
+            deps=[dbt_asset_key(model) for model in scoring.DBT_INPUTS],
         ),
         dg.AssetSpec(MODEL_RUNS_KEY, group_name="scores", kinds={"python", "duckdb"}),
     ],
@@ -155,9 +139,11 @@ def customer_identity_map(context: dg.AssetExecutionContext, cif: CifResource):
     name="customer_scoring",
 )
 def customer_scoring(context: dg.AssetExecutionContext, cif: CifResource):
-    """Fit and validate CLV models, score every customer as of the run date (models/)."""
+    """CLV and attrition scoring
+
+    Fit and validate the CLV models, score every customer as of the run date (models/)."""
     with cif.connect(context) as con:
-        result = run_scoring(
+        result = scoring.run_scoring(
             con,
             cif.as_of_date,
             context.run.run_id,
@@ -219,17 +205,17 @@ def _checks_of_run(context: dg.AssetExecutionContext) -> list[dict]:
     retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
 )
 def marts_export(context: dg.AssetExecutionContext, cif: CifResource) -> dg.MaterializeResult:
-    """Write every mart of the published warehouse for BI tools, with manifest.json."""
-    with connection(cif.published_path, read_only=True) as con:
-        result = export_marts(
-            con,
-            Path(cif.exports),
-            cif.as_of_date,
-            context.run.run_id,
-            pii=pii_columns(MANIFEST),
-            include_pii=cif.include_pii,
-            checks=_checks_of_run(context),
-        )
+    """Export the marts
+
+    Every mart of the published warehouse for BI tools, with manifest.json."""
+    result = export_published(
+        cif.published_path,
+        Path(cif.exports),
+        cif.as_of_date,
+        context.run.run_id,
+        include_pii=cif.include_pii,
+        checks=_checks_of_run(context),
+    )
     return dg.MaterializeResult(
         metadata={
             "folder": str(result.folder),
@@ -243,7 +229,9 @@ def marts_export(context: dg.AssetExecutionContext, cif: CifResource) -> dg.Mate
 def warehouse_published(
     context: dg.AssetExecutionContext, cif: CifResource
 ) -> dg.MaterializeResult:
-    """Atomically replace the published warehouse with this run's working copy."""
+    """Publish the warehouse
+
+    Atomically replace the published warehouse with this run's working copy."""
     path = cif.publish(context)
     return dg.MaterializeResult(
         metadata={

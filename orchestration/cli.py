@@ -42,17 +42,6 @@ ExportsOpt = Annotated[
     typer.Option("--exports", help="Exports folder [env CIF_EXPORTS, default ./exports]"),
 ]
 
-STEP_LABELS = {
-    "ingest_landing": "ingest landed files",
-    "dbt_integrate": "dbt: staging and integration",
-    "customer_identity_map": "identity resolution",
-    "dbt_core": "dbt: integrated core",
-    "customer_scoring": "CLV and attrition scoring",
-    "dbt_marts": "dbt: marts",
-    "warehouse_published": "publish the warehouse",
-    "marts_export": "export the marts",
-}
-
 
 def _parse_date(value: str | None, name: str) -> dt.date | None:
     if value is None:
@@ -110,7 +99,7 @@ def run(
     ] = False,
 ) -> None:
     """The nightly job: ingest new files, build, score, check, publish, export; then a summary."""
-    from orchestration.dbt_files import prepare_manifest
+    from orchestration.dbt_project import prepare_manifest
     from orchestration.runner import WarehouseBusyError, ensure_not_busy, run_nightly
     from orchestration.summary import print_summary
 
@@ -140,21 +129,22 @@ def run(
     console.print(f"Nightly run as of {settings.as_of} on {settings.warehouse}")
     with console.status("Preparing the dbt project (dbt parse)..."):
         prepare_manifest()
+        from orchestration.definitions import build_definitions
+
+        defs = build_definitions(settings)
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
     ) as bar:
         tasks: dict[str, int] = {}
 
-        def on_event(kind: str, step: str) -> None:
-            if step not in STEP_LABELS:
-                return
-            if kind == "STEP_START":
-                tasks[step] = bar.add_task(STEP_LABELS[step], total=1)
+        def on_event(kind: str, step: str, label: str) -> None:
+            if kind == "STEP_START" and label != step:  # steps that build assets have labels
+                tasks[step] = bar.add_task(label, total=1)
             elif step in tasks and kind in ("STEP_SUCCESS", "STEP_FAILURE"):
                 mark = "[green]done[/green]" if kind == "STEP_SUCCESS" else "[red]FAILED[/red]"
-                bar.update(tasks[step], completed=1, description=f"{STEP_LABELS[step]}: {mark}")
+                bar.update(tasks[step], completed=1, description=f"{label}: {mark}")
 
-        report = run_nightly(settings, on_event=on_event)
+        report = run_nightly(settings, defs, on_event=on_event)
     print_summary(console, report)
     if not report.ok:
         err.print(f"[red]{report.explanation()}[/red]")
@@ -176,9 +166,7 @@ def export(
     ] = None,
 ) -> None:
     """Write every mart of the published warehouse for BI tools (and manifest.json)."""
-    from ingest.export import export_marts, pii_columns
-    from ingest.warehouse import connection
-    from orchestration.dbt_files import MANIFEST, prepare_manifest
+    from orchestration.exports import export_published
 
     if file_format not in ("parquet", "csv"):
         raise typer.BadParameter("use parquet or csv", param_hint="--format")
@@ -188,19 +176,14 @@ def export(
     if not settings.warehouse.exists():
         err.print(f"[red]No warehouse at {settings.warehouse}.[/red] Run `cif run` first.")
         raise typer.Exit(2)
-    manifest = MANIFEST
-    if not manifest.exists():
-        prepare_manifest()
-    with connection(settings.warehouse, read_only=True) as con:
-        result = export_marts(
-            con,
-            settings.exports,
-            settings.as_of,
-            f"export-{dt.datetime.now():%Y%m%dT%H%M%S}",
-            pii=pii_columns(manifest),
-            include_pii=include_pii,
-            file_format=file_format,
-        )
+    result = export_published(
+        settings.warehouse,
+        settings.exports,
+        settings.as_of,
+        f"export-{dt.datetime.now():%Y%m%dT%H%M%S}",
+        include_pii=include_pii,
+        file_format=file_format,
+    )
     for table, rows in result.tables.items():
         console.print(f"{table}: {rows:,} rows")
     console.print(
@@ -217,7 +200,7 @@ def ui(
     exports: ExportsOpt = None,
 ) -> None:
     """Start the Dagster UI on 127.0.0.1 over the same definitions as `cif run`."""
-    from orchestration.dbt_files import prepare_manifest
+    from orchestration.dbt_project import prepare_manifest
     from orchestration.runner import dagster_instance
 
     settings = CifSettings.load(landing=landing, warehouse=warehouse, exports=exports)

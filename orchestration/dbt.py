@@ -2,13 +2,12 @@
 
 The dbt graph is split by tag where Python steps sit between dbt layers:
 integrate (staging, intermediate) -> identity resolution -> core -> scoring -> marts.
+Each layer is built by dbt in this process (orchestration/dbt_project.py) and its results
+become Dagster events through dagster-dbt's own conversion, so dbt tests are asset checks.
 """
 
-import contextlib
-import json
 import shutil
-import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,17 +16,23 @@ import dagster as dg
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
-    DbtCliResource,
     DbtProject,
     dbt_assets,
+    get_asset_key_for_model,
 )
+from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
-from ingest.warehouse import drop_derived_relations
+from ingest.layouts import DBT_PROJECT_DIR
+from ingest.warehouse import drop_derived_relations, table_row_counts
 from models.identity import TABLES as IDENTITY_TABLES
-from orchestration.dbt_files import DBT_PROJECT_DIR, dbt_executable
+from orchestration.dbt_project import dbt_args, invoke, parsed_manifest
 from orchestration.resources import CifResource
 
-PARTIAL_PARSE = "partial_parse.msgpack"
+# dbt's events that carry a node's result; the others are progress chatter.
+RESULT_EVENTS = frozenset({"LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult"})
+# The nightly build leaves out dbt unit tests: they test the SQL, not the night's data, and
+# run in the test suite (tests/test_marts.py).
+NIGHTLY_EXCLUDE = ["--exclude-resource-type", "unit_test"]
 
 
 @cache
@@ -56,84 +61,116 @@ class CifDbtTranslator(DagsterDbtTranslator):
 TRANSLATOR = CifDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
-def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, cif: CifResource):
-    args = ["build", "--vars", json.dumps(cif.dbt_vars(context))]
+def _build(context: dg.AssetExecutionContext, cif: CifResource, tag: str) -> Iterator[Any]:
+    variables = cif.dbt_vars(context)
+    args = ["build", "--select", f"tag:{tag}", *NIGHTLY_EXCLUDE]
     if cif.full_refresh:
         args.append("--full-refresh")
-        if context.op_def.name == "dbt_integrate":  # the first dbt layer of the run
+        if tag == next(iter(LAYERS)):  # the first dbt layer of the run
             with cif.connect(context) as con:
                 dropped = drop_derived_relations(con, keep=IDENTITY_TABLES)
             context.log.info(f"full refresh: dropped {len(dropped)} derived relations")
-    runs = Path(dbt.project_dir) / "target" / "runs"
-    target = runs / f"{context.run.run_id}-{context.op_def.name}"
-    # The layers of one run share its vars, so the parse of the first serves the others: dbt
-    # re-parses the whole project when vars change (every run), which is most of a small run.
-    parsed = runs / f"{context.run.run_id}.msgpack"
-    if parsed.exists():
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copy(parsed, target / PARTIAL_PARSE)
-    invocation = dbt.cli(
-        args,
-        context=context,
-        target_path=target,
-        raise_on_error=False,
-    )
+    target = Path(dbt_project().project_dir) / "target" / "runs" / f"{context.run.run_id}-{tag}"
+    results: list[dict] = []
+    errors: list[str] = []
     try:
-        yield from invocation.stream()
-        if not invocation.is_successful():
-            raise dg.Failure(description=dbt_failures(target / "run_results.json"))
+        outcome = invoke(
+            dbt_args(args, target, variables),
+            manifest=parsed_manifest(variables),
+            callbacks=[lambda event: _collect(event, results, errors)],
+        )
+        yield from _dagster_events(context, cif, results, target)
+        if not outcome.success:
+            raise dg.Failure(description=dbt_failures(results, errors))
     finally:
-        if (target / PARTIAL_PARSE).exists() and context.op_def.name != "dbt_marts":
-            shutil.copy(target / PARTIAL_PARSE, parsed)
-        else:
-            parsed.unlink(missing_ok=True)
         shutil.rmtree(target, ignore_errors=True)
-        _remove_stale(runs)
 
 
-def _remove_stale(runs: Path, older_than_s: float = 86_400) -> None:
-    """Parse files of runs that were killed before their last dbt layer."""
-    cutoff = time.time() - older_than_s
-    for stale in runs.glob("*.msgpack"):
-        with contextlib.suppress(OSError):
-            if stale.stat().st_mtime < cutoff:
-                stale.unlink()
+def _collect(event: Any, results: list[dict], errors: list[str]) -> None:
+    """Keep dbt's result events (as the dicts of its JSON log) and its error messages."""
+    from dbt_common.events.functions import msg_to_dict
+
+    if event.info.name in RESULT_EVENTS:
+        results.append(msg_to_dict(event))
+    elif event.info.level == "error":
+        errors.append(event.info.msg)
 
 
-def dbt_failures(run_results: Path) -> str:
+def _dagster_events(
+    context: dg.AssetExecutionContext, cif: CifResource, results: list[dict], target: Path
+) -> Iterator[Any]:
+    """dagster-dbt's events for dbt's results, with the row count of every table built."""
+    manifest = dbt_project().manifest_path
+    events = [
+        event
+        for raw in results
+        for event in DbtCoreCliEventMessage(raw, {}).to_default_asset_events(
+            manifest=manifest,
+            dagster_dbt_translator=TRANSLATOR,
+            context=context,
+            target_path=target,
+        )
+    ]
+    with cif.connect(context) as con:
+        counts = table_row_counts(con)
+    for event in events:
+        if isinstance(event, dg.Output) and context.asset_key_for_output(event.output_name):
+            key = context.asset_key_for_output(event.output_name)
+            rows = counts.get(".".join(key.path))
+            if rows is not None:
+                event = event.with_metadata({**event.metadata, "dagster/row_count": rows})
+        yield event
+
+
+def dbt_failures(results: list[dict], errors: list[str]) -> str:
     """The dbt nodes that errored or failed, each with the first lines of its message."""
-    if not run_results.exists():
-        return "dbt failed before it ran any node (see the run's logs)"
     failures = []
-    for result in json.loads(run_results.read_text()).get("results", []):
-        if result.get("status") in ("error", "fail", "runtime error"):
-            message = " ".join((result.get("message") or "").split())[:900]
-            failures.append(f"{result['unique_id']}: {message}")
+    for raw in results:
+        data = raw["data"]
+        status = str(data.get("status") or data.get("node_info", {}).get("node_status", ""))
+        if status.lower() in ("error", "fail", "runtime error"):
+            unique_id = data.get("node_info", {}).get("unique_id", "?")
+            message = " ".join(str(raw["info"].get("msg", "")).split())[:900]
+            failures.append(f"{unique_id}: {message}")
+    failures = failures or [" ".join(e.split())[:900] for e in errors]
     return "dbt: " + "; ".join(failures) if failures else "dbt failed (see the run's logs)"
 
 
-def _layer(name: str, tag: str):
-    @dbt_assets(
+# dbt tag -> what the layer's step is called (its first docstring line is the step's label).
+LAYERS = {
+    "integrate": "dbt: staging and integration",
+    "core": "dbt: integrated core",
+    "marts": "dbt: marts",
+}
+
+
+def _layer(tag: str) -> dg.AssetsDefinition:
+    def layer_assets(context: dg.AssetExecutionContext, cif: CifResource):
+        yield from _build(context, cif, tag)
+
+    layer_assets.__doc__ = f"{LAYERS[tag]}\n\nThe dbt models and tests tagged {tag!r}."
+    return dbt_assets(
         manifest=dbt_project().manifest_path,
         project=dbt_project(),
         select=f"tag:{tag}",
         dagster_dbt_translator=TRANSLATOR,
-        name=f"dbt_{name}",
-    )
-    def layer_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, cif: CifResource):
-        yield from _build(context, dbt, cif)
-
-    return layer_assets
+        name=f"dbt_{tag}",
+    )(layer_assets)
 
 
-dbt_integrate_assets = _layer("integrate", "integrate")
-dbt_core_assets = _layer("core", "core")
-dbt_marts_assets = _layer("marts", "marts")
+dbt_integrate_assets, dbt_core_assets, dbt_marts_assets = (_layer(tag) for tag in LAYERS)
+DBT_LAYER_ASSETS = (dbt_integrate_assets, dbt_core_assets, dbt_marts_assets)
 
 
-def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(
-        project_dir=dbt_project(),
-        profiles_dir=str(DBT_PROJECT_DIR),
-        dbt_executable=dbt_executable(),
-    )
+def dbt_asset_key(qualified_model: str) -> dg.AssetKey:
+    """The asset key of a dbt model named "schema.model" (checked against the manifest)."""
+    schema, model = qualified_model.split(".")
+    key = get_asset_key_for_model([dbt_integrate_assets], model)  # one manifest serves all
+    if key.path[0] != schema or not any(key in layer.keys for layer in DBT_LAYER_ASSETS):
+        raise ValueError(f"no dbt model {qualified_model} is built by the dbt layers")
+    return key
+
+
+def dbt_keys_in_schema(schema: str, layer: dg.AssetsDefinition) -> list[dg.AssetKey]:
+    """The asset keys a dbt layer builds into `schema` (e.g. the exported marts)."""
+    return sorted((k for k in layer.keys if k.path[0] == schema), key=lambda k: k.path)

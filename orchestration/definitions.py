@@ -12,7 +12,8 @@ from orchestration.assets import (
     warehouse_published,
 )
 from orchestration.checks import ALL_CHECKS
-from orchestration.dbt import dbt_core_assets, dbt_integrate_assets, dbt_marts_assets, dbt_resource
+from orchestration.dbt import dbt_core_assets, dbt_integrate_assets, dbt_marts_assets
+from orchestration.jobs import nightly_job
 from orchestration.resources import CifResource
 from orchestration.schedules import (
     build_failure_sensor,
@@ -32,14 +33,6 @@ ASSETS = [
     marts_export,
 ]
 
-# DuckDB has one writer: every step of a run executes in one process, one at a time.
-nightly_job = dg.define_asset_job(
-    "nightly",
-    selection=dg.AssetSelection.all(),
-    executor_def=dg.in_process_executor,
-    description="Ingest new files, build, score, check, publish the warehouse and export the marts.",
-)
-
 
 def build_definitions(settings: CifSettings | None = None) -> dg.Definitions:
     settings = settings or CifSettings.load()
@@ -49,7 +42,7 @@ def build_definitions(settings: CifSettings | None = None) -> dg.Definitions:
         jobs=[nightly_job],
         schedules=[build_nightly_schedule(settings)],
         sensors=[build_landing_sensor(settings), build_failure_sensor(settings)],
-        resources={"cif": CifResource.from_settings(settings), "dbt": dbt_resource()},
+        resources={"cif": CifResource.from_settings(settings)},
         executor=dg.in_process_executor,
     )
 

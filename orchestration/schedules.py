@@ -8,10 +8,10 @@ import json
 import dagster as dg
 
 from ingest.loader import discover
+from orchestration.jobs import NIGHTLY_JOB
 from orchestration.resources import CifResource
+from orchestration.run_report import collect_report, finish_report
 from orchestration.settings import CifSettings
-
-NIGHTLY_JOB = "nightly"
 
 
 def _run_request(
@@ -80,23 +80,13 @@ def build_failure_sensor(settings: CifSettings) -> dg.SensorDefinition:
 
     @dg.run_failure_sensor(name="nightly_failure_alert", monitored_jobs=None)
     def nightly_failure_alert(context: dg.RunFailureSensorContext) -> None:
-        from orchestration.definitions import build_definitions
-        from orchestration.runner import blocking_checks, collect_report, finish_report
-
         run = context.dagster_run
         if run.job_name != NIGHTLY_JOB or run.tags.get("cif/trigger") == "cif run":
             return
         as_of = dt.date.fromisoformat(run.tags.get("cif/as_of", dt.date.today().isoformat()))
         run_settings = dataclasses.replace(settings, as_of=as_of)
-        defs = build_definitions(run_settings)
-        report = collect_report(
-            context.instance,
-            run.run_id,
-            run_settings,
-            defs.resolve_job_def(NIGHTLY_JOB),
-            blocking_checks(defs),
-            success=False,
-        )
+        job = context.repository_def.get_job(NIGHTLY_JOB)
+        report = collect_report(context.instance, run.run_id, run_settings, job, success=False)
         finish_report(report)
 
     return nightly_failure_alert

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import subprocess
 import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,83 @@ class Alert:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
+
+
+@dataclass(frozen=True)
+class FailedCheck:
+    check: str
+    table: str
+    what_failed: str
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What went wrong in a run, in the terms the alert policy needs."""
+
+    run_id: str
+    failed_steps: Mapping[str, str] = field(default_factory=dict)
+    blocking_failures: Sequence[FailedCheck] = ()
+    skipped_steps: Sequence[str] = ()
+    published: bool = False  # the run's warehouse replaced the published one
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failed_steps or self.blocking_failures)
+
+
+@dataclass(frozen=True)
+class WhereToLook:
+    warehouse: Path
+    report: Path | None
+    log: Path | None
+    working_copy: Path
+
+
+def explain_failure(outcome: RunOutcome, where: WhereToLook) -> str:
+    """One paragraph naming what failed, what that did to the published warehouse, and where
+    to look."""
+    if not outcome.failed:
+        return ""
+    parts = [f"step '{step}' failed: {error}" for step, error in outcome.failed_steps.items()]
+    parts += [
+        f"blocking check '{c.check}' on {c.table} failed: {c.what_failed}"
+        for c in outcome.blocking_failures
+    ]
+    if outcome.skipped_steps:
+        parts.append("so these steps did not run: " + ", ".join(outcome.skipped_steps))
+    if outcome.published:
+        state = f"The warehouse {where.warehouse} was published by this run; only what came after failed. "
+    else:
+        state = f"The published warehouse {where.warehouse} was left unchanged. "
+    report = f"Look at the quality report {where.report}, " if where.report else "Look at "
+    return (
+        "The nightly run failed: "
+        + "; ".join(parts)
+        + ". "
+        + state
+        + report
+        + f"the log {where.log}, at run {outcome.run_id} in the Dagster UI (`cif ui`)"
+        + (
+            ""
+            if outcome.published
+            else f", and at this run's working copy in {where.working_copy} (removed by the next run)"
+        )
+        + "."
+    )
+
+
+def alert_for(outcome: RunOutcome, where: WhereToLook) -> Alert | None:
+    """The alert policy: a failed step or a failed blocking check raises one alert per run;
+    warnings do not."""
+    if not outcome.failed:
+        return None
+    kind = "blocking_check_failed" if outcome.blocking_failures else "run_failed"
+    failures = [f"step {s}: {e}" for s, e in outcome.failed_steps.items()]
+    failures += [
+        f"check {c.check} on {c.table}: {c.what_failed}" for c in outcome.blocking_failures
+    ]
+    report = str(where.report) if where.report else None
+    return Alert(outcome.run_id, kind, explain_failure(outcome, where), failures, report)
 
 
 @dataclass

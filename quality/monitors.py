@@ -12,9 +12,16 @@ from dataclasses import dataclass
 
 import duckdb
 
-from ingest.layouts import Layout
+from ingest.layouts import Layout, layout_for
 from ingest.loader import LINEAGE_COLUMNS
 from ingest.sql import quote_ident
+
+
+def raw_table_of(source_system: str, entity: str) -> str | None:
+    """The raw table ("raw.x") a landed source system's entity loads into."""
+    layout = layout_for(source_system, entity)
+    return f"raw.{layout.raw_table}" if layout else None
+
 
 LATEST_LOAD = "(select max(loaded_at) from meta.load_batches)"
 
@@ -23,6 +30,7 @@ LATEST_LOAD = "(select max(loaded_at) from meta.load_batches)"
 class Finding:
     subject: str
     message: str
+    table: str | None = None  # the raw table ("raw.x") a finding about landed data concerns
 
     def __str__(self) -> str:
         return f"{self.subject}: {self.message}"
@@ -61,7 +69,8 @@ def conflicting_keys(
             findings.append(
                 Finding(
                     f"raw.{layout.raw_table}",
-                    f"{len(rows)} keys ({', '.join(layout.key)}) have conflicting records "
+                    table=f"raw.{layout.raw_table}",
+                    message=f"{len(rows)} keys ({', '.join(layout.key)}) have conflicting records "
                     f"within one file, e.g. {shown}",
                 )
             )
@@ -92,6 +101,7 @@ def low_volume(con: duckdb.DuckDBPyConnection, ratio: float = 1 / 3) -> list[Fin
         Finding(
             f"{system}/{entity}",
             f"{path} has {received:,} rows, usually {usual:,.0f}: less than {ratio:.0%} of usual",
+            raw_table_of(system, entity),
         )
         for system, entity, path, received, usual in rows
     ]
@@ -115,6 +125,7 @@ def missing_sources(con: duckdb.DuckDBPyConnection, lookback_days: int = 7) -> l
         Finding(
             f"{system}/{entity}",
             f"sent no file in the latest load (it did in the last {lookback_days} days)",
+            raw_table_of(system, entity),
         )
         for system, entity in rows
     ]

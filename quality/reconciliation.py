@@ -20,9 +20,21 @@ where b.status = 'loaded'
 
 
 @dataclass(frozen=True)
+class Mismatch:
+    batch_id: int
+    source_system: str
+    entity: str
+    file_path: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"batch {self.batch_id} ({self.file_path}): {self.detail}"
+
+
+@dataclass(frozen=True)
 class Reconciliation:
     batches: int
-    mismatches: list[tuple]
+    mismatches: list[Mismatch]
 
     @property
     def ok(self) -> bool:
@@ -34,14 +46,26 @@ def reconcile(con: duckdb.DuckDBPyConnection) -> Reconciliation:
     batches = con.execute(
         "select count(*) from meta.load_batches where status = 'loaded'"
     ).fetchone()
-    mismatches = con.execute(RECONCILE_SQL).fetchall()
+    mismatches = [
+        Mismatch(
+            batch_id,
+            system,
+            entity,
+            path,
+            f"received {received}, loaded {loaded}, quarantined {quarantined} "
+            f"({in_quarantine} rows in quarantine)",
+        )
+        for batch_id, system, entity, path, received, loaded, quarantined, in_quarantine in (
+            con.execute(RECONCILE_SQL).fetchall()
+        )
+    ]
     in_raw = raw_row_counts(con)
     loaded = con.execute(
         "select batch_id, source_system, entity, file_path, rows_loaded from meta.load_batches "
         "where status = 'loaded'"
     ).fetchall()
     mismatches += [
-        (
+        Mismatch(
             batch_id,
             system,
             entity,

@@ -14,6 +14,25 @@ from orchestration.settings import CifSettings
 from tests.helpers import DEMO_END, DEMO_START
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The dbt manifest before any test module is collected: the Dagster definitions (and
+    modules that take asset keys from them) read it when imported."""
+    from orchestration.dbt_project import prepare_manifest
+
+    prepare_manifest()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--snapshot-update", action="store_true", help="rewrite the snapshots tests compare with"
+    )
+
+
+@pytest.fixture
+def update_snapshots(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--snapshot-update"))
+
+
 @pytest.fixture(autouse=True)
 def _no_cif_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never pick up a developer's CIF_* environment."""
@@ -24,7 +43,7 @@ def _no_cif_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def dbt_manifest() -> Path:
-    from orchestration.dbt_files import prepare_manifest
+    from orchestration.dbt_project import prepare_manifest
 
     return prepare_manifest()
 

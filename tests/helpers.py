@@ -223,3 +223,11 @@ def integrated_customers(con, rows: list[dict]) -> None:
             f"create or replace table intermediate.{table} "
             "(source_system varchar, source_customer_id varchar, occurred_at timestamp)"
         )
+
+
+def nightly(settings):
+    """The nightly job on `settings`, in this process, as `cif run` runs it."""
+    from orchestration.definitions import build_definitions
+    from orchestration.runner import run_nightly
+
+    return run_nightly(settings, build_definitions(settings))

@@ -8,8 +8,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from orchestration.runner import run_nightly
-from tests.helpers import customers, purchases, write
+from tests.helpers import customers, nightly, purchases, write
 
 pytestmark = pytest.mark.slow
 DAY1 = dt.date(2024, 6, 30)
@@ -36,7 +35,7 @@ def test_a_bad_day_is_stopped_alerted_and_fixed_by_the_corrected_file(tmp_path, 
     crm = tmp_path / "landing" / "crm"
     write(crm / "customers" / "day1.csv", customers())
     write(crm / "transactions" / "day1.csv", purchases())
-    assert run_nightly(settings(DAY1)).ok
+    assert nightly(settings(DAY1)).ok
     wh = tmp_path / "wh" / "cif.duckdb"
     with duckdb.connect(str(wh), read_only=True) as con:
         marts_before = con.execute("select count(*) from marts.customer_360").fetchone()[0]
@@ -52,7 +51,7 @@ def test_a_bad_day_is_stopped_alerted_and_fixed_by_the_corrected_file(tmp_path, 
     )
     day2 = crm / "transactions" / "day2.csv"
     write(day2, bad)
-    failed = run_nightly(settings(DAY2))
+    failed = nightly(settings(DAY2))
     assert not failed.ok
     blocking = {c.name: c for c in failed.blocking_failures}
     assert "keys_consistent" in blocking
@@ -77,7 +76,7 @@ def test_a_bad_day_is_stopped_alerted_and_fixed_by_the_corrected_file(tmp_path, 
         assert con.execute("select count(*) from marts.customer_360").fetchone()[0] == marts_before
 
     write(day2, bad.drop_duplicates("transaction_id", keep="last"))  # the corrected file
-    fixed = run_nightly(settings(DAY2))
+    fixed = nightly(settings(DAY2))
     assert fixed.ok, fixed.explanation()
     assert fixed.alert is None and len(alerts.read_text().splitlines()) == 1
     with duckdb.connect(str(wh), read_only=True) as con:

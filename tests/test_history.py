@@ -7,8 +7,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from orchestration.runner import run_nightly
-from tests.helpers import HISTORY_DAY1, customers, purchases, write
+from tests.helpers import HISTORY_DAY1, customers, nightly, purchases, write
 
 pytestmark = pytest.mark.slow
 DAY1 = HISTORY_DAY1
@@ -35,7 +34,7 @@ def history(tmp_path_factory, dbt_manifest):
     future = pd.DataFrame([("tx-future", "c0", "2030-01-01", "99.00")], columns=day1.columns)
     write(landing / "customers" / "day1.csv", customers())
     write(landing / "transactions" / "day1.csv", pd.concat([day1, future]))
-    first = run_nightly(settings(DAY1))
+    first = nightly(settings(DAY1))
     assert first.ok, first.explanation()
     wh = root / "wh" / "cif.duckdb"
     snapshot = read(wh, "select * from marts.customer_360 order by customer_key")
@@ -54,7 +53,7 @@ def history(tmp_path_factory, dbt_manifest):
         columns=day1.columns,
     )
     write(landing / "transactions" / "day2.csv", late)
-    second = run_nightly(settings(DAY2))
+    second = nightly(settings(DAY2))
     assert second.ok, second.explanation()
     return {"wh": wh, "settings": settings, "snapshot": snapshot, "between": between}
 
@@ -85,7 +84,7 @@ def test_facts_after_the_as_of_date_are_not_used(history):
 
 def test_a_past_run_is_reproduced_exactly_with_as_known_at(history):
     settings = history["settings"]
-    report = run_nightly(settings(DAY1, as_known_at=history["between"]))
+    report = nightly(settings(DAY1, as_known_at=history["between"]))
     assert report.ok, report.explanation()
     again = read(history["wh"], "select * from marts.customer_360 order by customer_key")
     pd.testing.assert_frame_equal(again, history["snapshot"])
@@ -95,7 +94,7 @@ def test_a_past_run_is_reproduced_exactly_with_as_known_at(history):
 
 def test_without_as_known_at_late_arriving_rows_count_for_their_business_date(history):
     settings = history["settings"]
-    report = run_nightly(settings(DAY1, full_refresh=True))
+    report = nightly(settings(DAY1, full_refresh=True))
     assert report.ok, report.explanation()
     now = read(history["wh"], "select * from marts.customer_360 order by customer_key")
     before = history["snapshot"]

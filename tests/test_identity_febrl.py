@@ -13,7 +13,7 @@ import pytest
 from ingest.loader import load_landing
 from models.identity import resolve_identities
 from models.identity.quality import pairwise_score
-from orchestration.dbt_files import build_layer
+from orchestration.dbt_project import build_layer
 from tests.helpers import FEBRL_SOURCES, febrl_person, febrl_scenario, land_febrl
 
 

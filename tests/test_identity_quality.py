@@ -18,7 +18,7 @@ from models.identity import resolve_identities
 from models.identity.households import load_holders
 from models.identity.quality import evidence_ceiling, score_against_truth
 from models.identity.records import load_records
-from orchestration.dbt_files import build_layer
+from orchestration.dbt_project import build_layer
 from tests.helpers import DEMO_END
 
 pytestmark = pytest.mark.slow

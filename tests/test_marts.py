@@ -10,24 +10,13 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from orchestration.dbt_files import DBT_PROJECT_DIR, dbt_executable
+from orchestration.assets import MART_KEYS
+from orchestration.dbt_project import DBT_PROJECT_DIR, dbt_executable
 from tests.helpers import DEMO_END, run_cif, run_command
 
 pytestmark = pytest.mark.slow
 AS_OF = DEMO_END.isoformat()
-MARTS = [
-    "customer_360",
-    "households",
-    "customer_segments",
-    "customer_segment_history",
-    "key_accounts",
-    "key_account_performance",
-    "customer_touchpoints",
-    "customer_experience",
-    "win_back_candidates",
-    "campaign_responses",
-    "kpi_daily",
-]
+MARTS = [key.path[-1] for key in MART_KEYS]  # from the dbt manifest, via the assets
 SCHEMES = {"rfm", "value_tier", "life_cycle", "age_band", "preferred_channel", "channel_mix"}
 
 

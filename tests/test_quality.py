@@ -42,4 +42,4 @@ def test_reconciliation_finds_batches_whose_rows_went_missing(con, tmp_path):
     assert reconcile(con).ok
     con.execute("delete from raw.canonical__transactions where transaction_id = 't2'")
     result = reconcile(con)
-    assert not result.ok and "rows_loaded 2 but 1 rows in raw" in result.mismatches[0][-1]
+    assert not result.ok and "rows_loaded 2 but 1 rows in raw" in result.mismatches[0].detail

@@ -11,13 +11,18 @@ core (it reads `intermediate.*` and writes `core.*`).
 Its tables are declared once in tables.py; resolve.py runs one night.
 """
 
+from models.identity import households, records
 from models.identity.keys import assign_stable_keys
 from models.identity.linking import link_records
 from models.identity.resolve import IdentityResult, resolve_identities
 from models.identity.rules import DETERMINISTIC_RULES
 from models.identity.tables import TABLES
 
+# The dbt models identity resolution reads ("schema.model"), declared beside its SQL.
+DBT_INPUTS = tuple(dict.fromkeys(records.DBT_INPUTS + households.DBT_INPUTS))
+
 __all__ = [
+    "DBT_INPUTS",
     "DETERMINISTIC_RULES",
     "TABLES",
     "IdentityResult",

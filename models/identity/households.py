@@ -20,6 +20,9 @@ from models.identity.tables import (
     replace_rows,
 )
 
+# The dbt model the household rules read besides the identity map (schema.model).
+DBT_INPUTS = ("intermediate.int_account_holders_unioned",)
+
 # current holders of accounts (of every source that has them), per source record and customer
 RECORD_HOLDERS_SQL = """
 select source_system, source_customer_id, account_id

@@ -97,6 +97,13 @@ NICKNAMES: dict[str, str] = {
     "ollie": "oliver",
 }
 
+# The dbt models RECORDS_SQL reads (schema.model): the identity step's upstream in the graph.
+DBT_INPUTS = (
+    "intermediate.int_customer_records_unioned",
+    "intermediate.int_transactions_unioned",
+    "intermediate.int_interactions_unioned",
+)
+
 # Latest version of each record, with what its source declares about its identifiers (party
 # type, birth year, phone region, a customer number of another system): the intermediate layer
 # carries all of it, so no source system is named here.

@@ -1,0 +1,39 @@
+"""What a scoring run is configured with and what it reports, and where it writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from models.clv import ClvAssumptions
+
+SCHEMA = "scores"
+SCORES_TABLE = "customer_scores"
+MODEL_RUNS_TABLE = "model_runs"
+# The dbt models scoring reads ("schema.model"): its upstream in the graph.
+DBT_INPUTS = ("core.fct_transactions", "core.fct_interactions", "core.dim_customer")
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    holdout_days: int = 180
+    time_unit_days: float = 1.0
+    max_holdout_error_pct: float = 25.0
+    min_attrition_auc: float = 0.6
+    attrition_horizon_days: int = 180
+    assumptions: ClvAssumptions = field(default_factory=ClvAssumptions)
+
+
+@dataclass
+class ScoringResult:
+    customers_scored: int
+    models: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    selected_model: str | None = None
+    poor_fits: list[str] = field(default_factory=list)
+    plots: list[Path] = field(default_factory=list)
+
+    @property
+    def holdout_ok(self) -> bool:
+        """No model failed its holdout threshold (the warning check of the asset)."""
+        return not self.poor_fits

@@ -1,0 +1,69 @@
+"""The scores tables: scores per customer and as-of date, one row per fitted model and run."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pandas as pd
+
+SCORES_DDL = """
+create schema if not exists scores;
+create table if not exists scores.customer_scores (
+    customer_key bigint not null,
+    as_of_date date not null,
+    run_id varchar not null,
+    frequency double, recency double, tenure double, monetary_value double,
+    expected_purchases_365d double, p_alive double, attrition_risk double,
+    expected_avg_order_value double,
+    clv_gross_12m double, clv_net_12m double, clv_gross_36m double, clv_net_36m double,
+    primary key (customer_key, as_of_date)
+);
+alter table scores.customer_scores add column if not exists purchase_model varchar;
+create table if not exists scores.model_runs (
+    run_id varchar not null,
+    model_name varchar not null,
+    as_of_date date not null,
+    fitted_at timestamp not null,
+    parameters json,
+    time_unit varchar,
+    calibration_end date,
+    log_likelihood double,
+    penalizer double,
+    customers bigint,
+    holdout_metrics json,
+    status varchar not null,
+    notes varchar
+);
+alter table scores.model_runs add column if not exists selected boolean;
+alter table scores.model_runs add column if not exists calibration_parameters json;
+"""
+
+
+def ensure_scores_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(SCORES_DDL)
+
+
+def write_scores(
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    run_id: str,
+    scores: pd.DataFrame,
+    runs: pd.DataFrame,
+) -> None:
+    """Replace the as-of date's scores and this run's model rows, in one transaction."""
+    con.register("new_scores", scores)
+    con.register("new_runs", runs)
+    try:
+        con.execute("begin transaction")
+        con.execute("delete from scores.customer_scores where as_of_date = ?", [as_of])
+        con.execute("insert into scores.customer_scores by name select * from new_scores")
+        con.execute("delete from scores.model_runs where run_id = ?", [run_id])
+        con.execute("insert into scores.model_runs by name select * from new_runs")
+        con.execute("commit")
+    except duckdb.Error:
+        con.execute("rollback")
+        raise
+    finally:
+        con.unregister("new_scores")
+        con.unregister("new_runs")
