@@ -15,9 +15,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from orchestration.runner import run_nightly
 from orchestration.settings import CifSettings
-from tests.helpers import HISTORY_DAY1, purchases, write
+from tests.helpers import HISTORY_DAY1, nightly, purchases, write
 
 pytestmark = pytest.mark.slow
 
@@ -107,7 +106,7 @@ def resolved(tmp_path_factory, dbt_manifest):
         exports=root / "exports",
         as_of=HISTORY_DAY1,
     ).resolved()
-    report = run_nightly(settings)
+    report = nightly(settings)
     assert report.ok, report.explanation()
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         mapped = con.execute(
