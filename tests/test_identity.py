@@ -8,7 +8,7 @@ from models.identity.linking import _walk_constrained, constrained_components
 from models.identity.quality import pairwise_score
 from models.identity.records import ascii_key, parse_phones, standard_given
 from models.identity.resolve import resolve_identities
-from tests.helpers import integrated_customers
+from tests.helpers import customers, integrated_customers
 
 COLS = ["source_system", "source_customer_id", "national_id", "given", "surname", "email", "phone"]
 
@@ -296,3 +296,16 @@ def test_an_empty_or_tiny_population_resolves_without_error(con):
     integrated_customers(con, pair)
     result = resolve_identities(con)
     assert (result.records, result.customers, result.model_trained) == (2, 1, True)
+
+
+def test_namesakes_with_their_own_contacts_stay_apart(con):
+    """80 records of one name ("Name1".."Name80" read as "name") at one postcode, each with
+    its own e-mail and street: expectation maximisation on a block where every pair agrees
+    learns nothing (Splink fails there) and is skipped; nobody is merged."""
+    rows = [
+        {k: v for k, v in r.items() if k != "updated_at" and v == v} | {"source_system": "crm"}
+        for r in customers().to_dict("records")
+    ]
+    integrated_customers(con, rows)
+    result = resolve_identities(con)
+    assert (result.records, result.customers) == (80, 80)

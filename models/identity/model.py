@@ -306,9 +306,16 @@ def train(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, seed: int = 42)
     for fields in EM_BLOCKS:
         if _blocked_pairs(records, fields) >= MIN_EM_PAIRS:
             rule = " and ".join(f"l.{f} = r.{f}" for f in fields)
-            linker.training.estimate_parameters_using_expectation_maximisation(
-                rule, max_pairs=EM_MAX_PAIRS
-            )
+            before = linker.misc.save_model_to_json()
+            try:
+                linker.training.estimate_parameters_using_expectation_maximisation(
+                    rule, max_pairs=EM_MAX_PAIRS
+                )
+            except (ValueError, ZeroDivisionError):
+                # a block where every pair agrees on everything (80 records of one name and
+                # postcode) drives the in-block prior to 1 and Splink to a math domain error:
+                # that round teaches nothing, the model stays as it was before it
+                linker = Linker(sdf, before, log_level=None)
     settings = linker.misc.save_model_to_json()
     _estimate_m_from_rules(db, sdf, records, settings)
     _keep_declared_share(settings)
