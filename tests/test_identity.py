@@ -6,7 +6,9 @@ from models.identity.households import assign_households, household_edges
 from models.identity.keys import key_lookup
 from models.identity.linking import _walk_constrained, constrained_components
 from models.identity.quality import pairwise_score
-from models.identity.records import standard_given
+from models.identity.records import ascii_key, parse_phones, standard_given
+from models.identity.resolve import resolve_identities
+from tests.helpers import customers, integrated_customers
 
 COLS = ["source_system", "source_customer_id", "national_id", "given", "surname", "email", "phone"]
 
@@ -74,19 +76,40 @@ def test_a_weak_link_never_chains_two_national_ids_or_birth_years_together():
             ("branch", "B2", "222", "sam", "kerr", None, None),
             ("app", "A1", None, "sam", "kerr", None, None),
             ("web", "W1", None, "sam", "kerr", None, None),
+            ("crm", "X1", None, "sam", "kerr", None, None),
         ]
-    ).assign(birth_year=[1980, 1980, 1980, 1991])
+    ).assign(birth_year=[1980, 1980, None, 1991, None])
     pairs = pd.DataFrame(
         {
-            "uid_l": ["app:A1", "app:A1", "web:W1"],
-            "uid_r": ["branch:B2", "branch:B1", "branch:B1"],
-            "match_probability": [0.95, 0.8, 0.99],
+            "uid_l": ["app:A1", "app:A1", "web:W1", "crm:X1"],
+            "uid_r": ["branch:B2", "branch:B1", "crm:X1", "branch:B1"],
+            "match_probability": [0.95, 0.8, 0.9, 0.85],
         }
     )
     cluster = link_records(people, pairs).set_index("source_customer_id").cluster
     assert cluster["A1"] == cluster["B2"]  # the stronger link wins
     assert cluster["B1"] != cluster["B2"]  # the weaker one would join two national ids
-    assert cluster["W1"] != cluster["B1"]  # born in another year
+    assert cluster["W1"] == cluster["X1"] != cluster["B1"]  # X1 would chain 1991 to 1980
+
+
+def test_records_compared_directly_may_differ_in_national_id_or_birth_year():
+    """A typo in a national id or a birth date is evidence against a match, not a wall: two
+    records that the model compared with each other and matched are one customer, and records
+    sharing a national id are one customer whatever their birth years say."""
+    people = records(
+        [
+            ("febrl_a", "A1", "5304218", "michaela", "neumann", None, None),
+            ("febrl_b", "B1", "5304281", "michaela", "neumann", None, None),
+            ("branch", "C1", "999", "ann", "ode", None, None),
+            ("branch", "C2", "999", "ann", "ode", None, None),
+        ]
+    ).assign(birth_year=[1915, 1951, 1970, 1907])
+    pairs = pd.DataFrame(
+        {"uid_l": ["febrl_a:A1"], "uid_r": ["febrl_b:B1"], "match_probability": [0.99]}
+    )
+    cluster = link_records(people, pairs).set_index("source_customer_id").cluster
+    assert cluster["A1"] == cluster["B1"]
+    assert cluster["C1"] == cluster["C2"] != cluster["A1"]
 
 
 def test_keys_are_stable_across_runs_and_new_records_join_existing_customers():
@@ -203,10 +226,86 @@ def test_constrained_clustering_walks_only_conflicting_components_with_the_same_
     )
     birth_year[birth_year == -1] = pd.NA
     birth_year = birth_year.to_numpy()
-    labels, refused = constrained_components(n, left, right, order, national_id, birth_year)
+    free = rng.random(m) < 0.1  # shared national ids
+    compared = (left[: m // 2], right[: m // 2])  # half the edges are probabilistic pairs
+    labels, refused = constrained_components(
+        n, left, right, order, national_id, birth_year, free, compared
+    )
+    matched = set(zip(np.minimum(*compared).tolist(), np.maximum(*compared).tolist(), strict=True))
     walked, walked_refused = _walk_constrained(
-        np.arange(n), left[order], right[order], national_id, birth_year
+        np.arange(n), (left[order], right[order], free[order]), national_id, birth_year, matched
     )
     assert refused == walked_refused > 0
     np.testing.assert_array_equal(labels, walked)
     assert len(np.unique(labels)) < n  # the graph does link records
+
+
+def test_names_outside_a_to_z_are_transliterated_not_dropped():
+    names = pd.Series(["Zoë", "Ñúñez", "Пётр", "O'Brien", "Straße", None, "李"])
+    assert ascii_key(names, "[^a-z]").tolist() == [
+        "zoe",
+        "nunez",
+        "petr",
+        "obrien",
+        "strasse",
+        None,
+        "li",
+    ]
+
+
+def test_phone_numbers_are_read_in_their_region_for_any_country():
+    phones = pd.Series(["0412 345 678", "+61 412 345 678", "07700 900123", "(02) 9374 4000", "x"])
+    regions = pd.Series(["AU", None, "GB", "AU", "GB"])
+    number, kind = parse_phones(phones, regions)
+    assert number.tolist() == ["+61412345678", "+61412345678", "+447700900123", "+61293744000", "x"]
+    assert kind.tolist() == ["mobile", "mobile", None, "landline", None]  # 07700 900: drama range
+
+
+def test_a_record_naming_a_customer_number_of_a_declared_system_is_that_customer():
+    people = records(
+        [
+            ("bank", "42", None, "ann", "lee", None, None),
+            ("calls", "+441", None, "ann", None, None, "+441"),
+            ("calls", "+442", None, "bob", None, None, "+442"),
+            ("shop", "42", None, "cat", "ng", None, None),  # the same number, another system
+        ]
+    ).assign(
+        referenced_source_system=[None, "bank", "bank", None],
+        referenced_customer_id=[None, "42", "43", None],
+    )
+    cluster = link_records(people).set_index("uid").cluster
+    assert cluster["calls:+441"] == cluster["bank:42"] != cluster["shop:42"]
+    assert cluster["calls:+442"] not in (cluster["bank:42"], cluster["shop:42"])
+
+
+def test_an_empty_or_tiny_population_resolves_without_error(con):
+    integrated_customers(con, [])
+    assert resolve_identities(con).customers == 0
+    integrated_customers(con, [{"source_system": "crm", "source_customer_id": "c1"}])
+    assert resolve_identities(con).customers == 1
+    pair = [
+        {
+            "source_system": "crm",
+            "source_customer_id": f"c{i}",
+            "first_name": "Ann",
+            "last_name": "Lee",
+            "email": "ann@example.com",
+        }
+        for i in (1, 2)
+    ]
+    integrated_customers(con, pair)
+    result = resolve_identities(con)
+    assert (result.records, result.customers, result.model_trained) == (2, 1, True)
+
+
+def test_namesakes_with_their_own_contacts_stay_apart(con):
+    """80 records of one name ("Name1".."Name80" read as "name") at one postcode, each with
+    its own e-mail and street: expectation maximisation on a block where every pair agrees
+    learns nothing (Splink fails there) and is skipped; nobody is merged."""
+    rows = [
+        {k: v for k, v in r.items() if k != "updated_at" and v == v} | {"source_system": "crm"}
+        for r in customers().to_dict("records")
+    ]
+    integrated_customers(con, rows)
+    result = resolve_identities(con)
+    assert (result.records, result.customers) == (80, 80)

@@ -11,15 +11,18 @@
     regexp_replace(coalesce({{ column }}, ''), '[^A-Za-z0-9]', '')
 {%- endmacro %}
 
-{#- E.164 for the demo's home country (+44): a leading 0 becomes +44, 00 becomes +. -#}
-{% macro normalize_phone(column, country_code="44") -%}
+{#- International numbers (+.., 00..) in E.164. A national number (leading 0) of a record in
+    Great Britain (its country, else its source's declared phone region) gets +44 as before;
+    other national numbers keep their digits: identity resolution reads them in their region
+    with the phonenumbers library (models/identity/records.py). -#}
+{% macro normalize_phone(column, region="'GB'") -%}
     {%- set digits = cif.digits_only(column) -%}
     case
         when {{ digits }} = '' then null
         when trim({{ column }}) like '+%' then '+' || {{ digits }}
         when {{ digits }} like '00%' then '+' || substr({{ digits }}, 3)
-        when {{ digits }} like '0%' then '+{{ country_code }}' || substr({{ digits }}, 2)
-        else '+' || {{ digits }}
+        when {{ region }} = 'GB' and {{ digits }} like '0%' then '+44' || substr({{ digits }}, 2)
+        else {{ digits }}
     end
 {%- endmacro %}
 

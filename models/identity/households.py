@@ -21,12 +21,12 @@ from models.identity.tables import (
 )
 
 # The dbt model the household rules read besides the identity map (schema.model).
-DBT_INPUTS = ("staging.stg_branch__account_holders",)
+DBT_INPUTS = ("intermediate.int_account_holders_unioned",)
 
-# current holders of branch accounts, per source record and per customer
+# current holders of accounts (of every source that has them), per source record and customer
 RECORD_HOLDERS_SQL = """
 select source_system, source_customer_id, account_id
-from staging.stg_branch__account_holders
+from intermediate.int_account_holders_unioned
 where valid_to is null
 """
 HOLDERS_SQL = f"""
@@ -94,13 +94,16 @@ def _rules_per_key(sides: pd.DataFrame) -> pd.Series:
 
 def load_holders(con: duckdb.DuckDBPyConnection, per_record: bool = False) -> pd.DataFrame:
     """Current account holders: (account_id, customer_key), or with `per_record` (source_system,
-    source_customer_id, account_id); empty before the branch staging model exists."""
-    sql = RECORD_HOLDERS_SQL if per_record else HOLDERS_SQL
-    try:
-        return con.execute(sql).df()
-    except duckdb.CatalogException:
-        columns = ["source_system", "source_customer_id"] if per_record else ["customer_key"]
-        return pd.DataFrame({c: [] for c in ["account_id", *columns]})
+    source_customer_id, account_id); empty before the intermediate model exists. (Looked up,
+    not tried: a failed query would abort the caller's transaction.)"""
+    exists = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'intermediate' and table_name = 'int_account_holders_unioned'"
+    ).fetchall()[0][0]
+    if exists:
+        return con.execute(RECORD_HOLDERS_SQL if per_record else HOLDERS_SQL).df()
+    columns = ["source_system", "source_customer_id"] if per_record else ["customer_key"]
+    return pd.DataFrame({c: [] for c in ["account_id", *columns]})
 
 
 MEMBER_COLUMNS = ["customer_key", "surname", "postcode_key", "address_key", "email", "phone"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
@@ -27,23 +29,40 @@ def constrained_components(
     order: np.ndarray,
     national_id: np.ndarray,
     birth_year: np.ndarray,
+    free: np.ndarray | None = None,
+    compared: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Cluster labels from `left`/`right` edges taken strongest first (`order`), skipping an
-    edge that would put two national ids, or records born in different years, into one
-    cluster: one weak link must not chain two people together. A label is the smallest
+    edge that would join two clusters whose national ids, or birth years, have nothing in
+    common, unless two records holding them were compared with each other and matched
+    (`compared`: left and right positions of the probabilistic pairs; their disagreement was
+    weighed against everything else they share) and one of the two values rests on a single
+    record (_clash). So a typo in one record's national id or birth date does not keep it from
+    its match, but one weak link never chains two people together through a third record.
+    Edges marked `free` (a shared national id) are never skipped. A label is the smallest
     member's position (a union keeps the smaller root). Returns the labels and the number of
     edges refused.
 
     Only connected components holding two national ids or two birth years can refuse an edge;
     all others are labelled at once (vectorised) and only the conflicting ones are walked edge
     by edge, with the same result as walking every edge."""
+    free = np.zeros(len(left), dtype=bool) if free is None else free
     plain = components(n, left, right)
     conflicting = _conflicting(plain, national_id) | _conflicting(plain, birth_year)
     nodes = np.flatnonzero(conflicting[plain])
     edges = order[np.isin(order, np.flatnonzero(conflicting[plain[left]]))]
     labels = plain.copy()
+    cl, cr = compared if compared is not None else (np.zeros(0, int), np.zeros(0, int))
+    inside = conflicting[plain[cl]]
+    matched = set(
+        zip(
+            np.minimum(cl[inside], cr[inside]).tolist(),
+            np.maximum(cl[inside], cr[inside]).tolist(),
+            strict=True,
+        )
+    )
     labels[nodes], refused = _walk_constrained(
-        nodes, left[edges], right[edges], national_id, birth_year
+        nodes, (left[edges], right[edges], free[edges]), national_id, birth_year, matched
     )
     return labels, refused
 
@@ -60,13 +79,14 @@ def _conflicting(label: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 def _walk_constrained(
     nodes: np.ndarray,
-    left: np.ndarray,
-    right: np.ndarray,
+    edges: tuple[np.ndarray, np.ndarray, np.ndarray],
     national_id: np.ndarray,
     birth_year: np.ndarray,
+    compared: set[tuple[int, int]],
 ) -> tuple[np.ndarray, int]:
-    """Union-find over `nodes` with the edges `left`/`right` in the order given (strongest
-    first), refusing conflicting unions; the label of each of `nodes` and the refusals."""
+    """Union-find over `nodes` with the edges (left, right, free) in the order given (strongest
+    first), refusing conflicting unions (see constrained_components); the label of each of
+    `nodes` and the refusals."""
     parent = {int(i): int(i) for i in nodes}
 
     def find(i: int) -> int:
@@ -77,24 +97,43 @@ def _walk_constrained(
             parent[i], i = root, parent[i]
         return root
 
-    ids = {int(i): {national_id[i]} for i in nodes if pd.notna(national_id[i])}
-    years = {int(i): {int(birth_year[i])} for i in nodes if pd.notna(birth_year[i])}
+    # per root: the (record, value) pairs of its members that know a national id / birth year
+    held = [
+        {int(i): [(int(i), values[i])] for i in nodes if pd.notna(values[i])}
+        for values in (national_id, birth_year)
+    ]
     refused = 0
-    for a, b in zip(left.tolist(), right.tolist(), strict=True):
+    for a, b, free in zip(*(e.tolist() for e in edges), strict=True):
         a, b = find(a), find(b)
         if a == b:
             continue
-        ia, ib, ya, yb = ids.get(a), ids.get(b), years.get(a), years.get(b)
-        if (ia and ib and not ia & ib) or (ya and yb and not ya & yb):
+        if not free and any(_clash(h.get(a, ()), h.get(b, ()), compared) for h in held):
             refused += 1
             continue
         if a > b:
             a, b = b, a
         parent[b] = a
-        for sets in (ids, years):
-            if b in sets:
-                sets[a] = sets.get(a, set()) | sets.pop(b)
+        for h in held:
+            if b in h:
+                h[a] = h.get(a, []) + h.pop(b)
     return np.array([find(int(i)) for i in nodes], dtype="int64"), refused
+
+
+def _clash(ours: list, theirs: list, compared: set[tuple[int, int]]) -> bool:
+    """Do two sides, each holding (record, value) pairs, disagree? Not when either knows no
+    value or they share one. Otherwise only a direct match between two holders, one of each
+    side, can explain the difference as a typo, and only if one side's value rests on a
+    single record: two customers whose values are each confirmed by a second record of their
+    own are two people."""
+    if not ours or not theirs or {v for _, v in ours} & {v for _, v in theirs}:
+        return False
+    direct = any((min(i, j), max(i, j)) in compared for i, _ in ours for j, _ in theirs)
+    return not direct or (_confirmed(ours) and _confirmed(theirs))
+
+
+def _confirmed(members: list) -> bool:
+    """Does some value of `members` rest on two records or more?"""
+    return max(Counter(v for _, v in members).values()) > 1
 
 
 def link_records(records: pd.DataFrame, pairs: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -112,31 +151,39 @@ def link_records(records: pd.DataFrame, pairs: pd.DataFrame | None = None) -> pd
     for rule in edges.rule.unique()[::-1]:
         hit = edges[edges.rule == rule]
         rule_of[np.concatenate([hit.left.to_numpy(), hit.right.to_numpy()])] = rule
-    left, right = [edges.left.to_numpy()], [edges.right.to_numpy()]
+    pl, pr, probability = _pair_positions(records, pairs)
     # deterministic links first, then probabilistic ones from the most to the least likely
-    strength = [np.full(len(edges), 2.0)]
-    if pairs is not None and len(pairs):
-        uid = pd.Index(records.uid)  # positions by uid; -1 for a record no longer there
-        pl, pr = uid.get_indexer(pairs.uid_l), uid.get_indexer(pairs.uid_r)
-        ok = (pl >= 0) & (pr >= 0)
-        left.append(pl[ok])
-        right.append(pr[ok])
-        strength.append(pairs.match_probability.to_numpy(dtype=float)[ok])
-    left_all, right_all = np.concatenate(left), np.concatenate(right)
-    order = np.argsort(-np.concatenate(strength), kind="stable")
-    national_id = (
-        records["national_id"].to_numpy() if "national_id" in records else np.full(n, None)
+    left = np.concatenate([edges.left.to_numpy(), pl])
+    right = np.concatenate([edges.right.to_numpy(), pr])
+    order = np.argsort(-np.concatenate([np.full(len(edges), 2.0), probability]), kind="stable")
+    free = np.concatenate([(edges.rule == "national_id").to_numpy(), np.zeros(len(pl), bool)])
+    values = {
+        col: records[col].to_numpy() if col in records else np.full(n, None)
+        for col in ("national_id", "birth_year")
+    }
+    cluster, _ = constrained_components(
+        n, left, right, order, values["national_id"], values["birth_year"], free, (pl, pr)
     )
-    birth_year = records["birth_year"].to_numpy() if "birth_year" in records else np.full(n, None)
-    cluster, _ = constrained_components(n, left_all, right_all, order, national_id, birth_year)
-    if len(left) > 1:
-        probabilistic = np.zeros(n, dtype=bool)
-        same = cluster[left[1]] == cluster[right[1]]
-        probabilistic[left[1][same]] = probabilistic[right[1][same]] = True
-        rule_of[probabilistic & (rule_of == "singleton")] = "probabilistic"
+    probabilistic = np.zeros(n, dtype=bool)
+    same = cluster[pl] == cluster[pr]
+    probabilistic[pl[same]] = probabilistic[pr[same]] = True
+    rule_of[probabilistic & (rule_of == "singleton")] = "probabilistic"
     cluster, attached = attach_nameless(records, cluster)
     rule_of[attached] = "contact_of_named_record"
     out = records.copy()
     out["cluster"] = cluster
     out["match_rule"] = rule_of
     return out
+
+
+def _pair_positions(
+    records: pd.DataFrame, pairs: pd.DataFrame | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(left position, right position, match probability) of the `pairs` whose records are
+    both still there."""
+    if pairs is None or not len(pairs):
+        return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64"), np.zeros(0)
+    uid = pd.Index(records.uid)  # positions by uid; -1 for a record no longer there
+    pl, pr = uid.get_indexer(pairs.uid_l), uid.get_indexer(pairs.uid_r)
+    ok = (pl >= 0) & (pr >= 0)
+    return pl[ok], pr[ok], pairs.match_probability.to_numpy(dtype=float)[ok]

@@ -17,6 +17,7 @@ from models.identity import model
 from models.identity.tables import PAIR_STATE, RECORD_STATE, SCHEMA, replace_rows
 
 RETRAIN_GROWTH = 2.0  # retrain when the population has doubled since the model was trained
+MIN_RECORDS_TO_TRAIN = 2
 
 
 @dataclass(frozen=True)
@@ -51,16 +52,18 @@ def score_pairs(con: duckdb.DuckDBPyConnection, records: pd.DataFrame) -> Scored
     stored = model.load_model(con)
     hashes = record_hashes(con, records)
     informative = informative_records(records)
+    if stored is None and informative < MIN_RECORDS_TO_TRAIN:
+        # nothing to learn from yet (no records; or customers known only from their activity,
+        # whose agreement on nothing would later pass for a match): no pairs, no model; a
+        # later night with records to compare trains it
+        return ScoredPairs(model.no_pairs(), hashes, None, 0)
     retrain = stored is None or informative > RETRAIN_GROWTH * stored[1]
-    if retrain and not informative:  # customers known only from their activity so far
-        empty = pd.DataFrame(columns=["uid_l", "uid_r", "match_probability"])
-        return ScoredPairs(empty, hashes, None, 0)
     settings = model.train(con, records) if retrain else stored[0]
     state = con.execute(f"select uid, record_hash from {SCHEMA}.{RECORD_STATE}").df()
     previous_hash = records.uid.map(state.set_index("uid").record_hash)
     if retrain or state.empty:
         changed = pd.Series(True, index=records.index)
-        pairs = model.predict(con, settings, records)
+        pairs = model.predict(con, settings, records, fit_prior=retrain)
         kept = pairs.iloc[0:0]
     else:
         changed = previous_hash.ne(hashes) | previous_hash.isna()

@@ -9,7 +9,7 @@ import pandas as pd
 
 from models.identity.households import SHARED_EVIDENCE
 from models.identity.linking import components
-from models.identity.rules import caller_edges, star_edges
+from models.identity.rules import reference_edges, star_edges
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def evidence_ceiling(
     """The best person and household scores a matcher can reach on this data: an oracle that
     knows the truth but links two records of one person only when they share identifying
     evidence (IDENTIFYING_EVIDENCE, directly or through the person's other records, or the
-    branch number a caller gave), and two people into one household only through household
+    customer number of another system), and two people into one household only through household
     evidence (HOUSEHOLD_EVIDENCE; joint accounts from `holders`: source_system,
     source_customer_id, account_id). Records with nothing in common with the rest of their
     person stay apart. `records` is models.identity.records.load_records' frame."""
@@ -94,10 +94,10 @@ def evidence_ceiling(
     frame["pos"] = range(len(frame))
     left, right = _shared_edges(frame, "person_id", IDENTIFYING_EVIDENCE)
     if "referenced_customer_id" in frame:
-        branch, caller = caller_edges(frame)
-        same = frame.person_id.to_numpy()[branch] == frame.person_id.to_numpy()[caller]
-        left.append(branch[same])
-        right.append(caller[same])
+        named, naming = reference_edges(frame)
+        same = frame.person_id.to_numpy()[named] == frame.person_id.to_numpy()[naming]
+        left.append(named[same])
+        right.append(naming[same])
     frame["oracle"] = components(len(frame), np.concatenate(left), np.concatenate(right))
     scores = {"person": pairwise_score(frame, "oracle", "person_id")}
     accounts = frame.assign(account_id=None)

@@ -15,7 +15,7 @@ from models.identity.households import write_households
 from models.identity.keys import assign_stable_keys, write_key_lookup
 from models.identity.linking import link_records
 from models.identity.pairs import score_pairs, store_pairs
-from models.identity.records import load_records
+from models.identity.records import load_records, store_phones
 from models.identity.tables import (
     IDENTITY_MAP,
     KEY_CHANGES,
@@ -61,6 +61,7 @@ def resolve_identities(
     con.execute("begin transaction")
     try:
         store_pairs(con, records, scored, resolved_at)
+        store_phones(con, records)
         mapped, changes = _write_map(con, records, scored.pairs, previous, resolved_at)
         write_key_lookup(con, mapped.customer_key.to_numpy())
         households = write_households(con, mapped, resolved_at)

@@ -42,8 +42,8 @@ def rule_edges(records: pd.DataFrame) -> pd.DataFrame:
         sub = records.loc[present, cols].astype(str).assign(pos=np.flatnonzero(present))
         left, right = star_edges(sub, cols, "pos")
         parts.append(pd.DataFrame({"left": left, "right": right, "rule": rule}))
-    if "referenced_customer_id" in records.columns:
-        left, right = caller_edges(records)
+    if {"referenced_source_system", "referenced_customer_id"} <= set(records.columns):
+        left, right = reference_edges(records)
         parts.append(pd.DataFrame({"left": left, "right": right, "rule": "customer_number"}))
     if not parts:
         return pd.DataFrame({"left": [], "right": [], "rule": []}).astype(
@@ -52,19 +52,23 @@ def rule_edges(records: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def caller_edges(records: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(branch record, caller record) positions: a caller who gave their branch customer number
-    (`referenced_customer_id`) is that branch customer."""
-    branch = pd.Series(
-        np.flatnonzero(records.source_system.to_numpy() == "branch"),
-        index=records.source_customer_id[records.source_system == "branch"].to_numpy(),
+def reference_edges(records: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(named record, naming record) positions: a record that names a customer number of
+    another system (`referenced_source_system`, `referenced_customer_id`, as its source
+    declares, e.g. a caller giving their branch customer number) is that customer."""
+    own = pd.Series(
+        np.arange(len(records)),
+        index=pd.MultiIndex.from_arrays([records.source_system, records.source_customer_id]),
     )
-    branch = branch[~branch.index.duplicated()]
-    ref = records.referenced_customer_id
-    callers = np.flatnonzero(ref.notna().to_numpy())
-    target = branch.reindex(ref.iloc[callers].to_numpy()).to_numpy()
-    ok = ~np.isnan(target)
-    return target[ok].astype(int), callers[ok]
+    own = own[~own.index.duplicated()]
+    naming = records.referenced_source_system.notna() & records.referenced_customer_id.notna()
+    named = own.reindex(
+        pd.MultiIndex.from_arrays(
+            [records.referenced_source_system[naming], records.referenced_customer_id[naming]]
+        )
+    ).to_numpy(dtype=float)
+    ok = ~np.isnan(named)
+    return named[ok].astype(int), np.flatnonzero(naming.to_numpy())[ok]
 
 
 def attach_nameless(records: pd.DataFrame, cluster: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

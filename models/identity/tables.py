@@ -21,6 +21,7 @@ HOUSEHOLD_KEY_CHANGES = "household_key_changes"
 MODEL = "identity_model"
 RECORD_STATE = "identity_records"
 PAIR_STATE = "identity_pairs"
+PHONES = "identity_phones"
 
 DDL = {
     IDENTITY_MAP: """(
@@ -55,6 +56,8 @@ DDL = {
         trained_at timestamp not null)""",
     RECORD_STATE: "(uid varchar not null, record_hash varchar)",
     PAIR_STATE: "(uid_l varchar not null, uid_r varchar not null, match_probability double not null)",
+    # phone numbers as given (with the region they were read in) -> E.164 and kind
+    PHONES: "(phone varchar not null, region varchar not null, e164 varchar, kind varchar)",
 }
 REWRITTEN = (IDENTITY_MAP, KEY_LOOKUP, HOUSEHOLDS, RECORD_STATE, PAIR_STATE)
 

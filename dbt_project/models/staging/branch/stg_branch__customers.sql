@@ -20,6 +20,11 @@ renamed as (
         trim(zip) as postcode,
         'GB' as country,
         trim(branch_cd) as branch_code,
+        case upper(trim(cust_type)) when 'B' then 'organisation' else 'person' end as party_type,
+        cast(null as integer) as birth_year,
+        {{ cif.declared_identity('branch', 'customers', 'phone_region') }} as phone_region,
+        {{ cif.declared_identity('branch', 'customers', 'references') }} as referenced_source_system,
+        cast(null as {{ dbt.type_string() }}) as referenced_customer_id,
         {{ business_time(parse_timestamp('chg_ts', '%Y-%m-%d %H:%M:%S'), 'trim(cust_no)') }} as updated_at,
         _batch_id as batch_id,
         _loaded_at as loaded_at

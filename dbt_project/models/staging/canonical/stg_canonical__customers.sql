@@ -18,6 +18,11 @@ renamed as (
         trim(city) as city,
         trim(postcode) as postcode,
         upper(trim(country)) as country,
+        coalesce({{ cif.declared_identity('canonical', 'customers', 'party_type') }}, 'person') as party_type,
+        cast(null as integer) as birth_year,
+        {{ cif.declared_identity('canonical', 'customers', 'phone_region') }} as phone_region,
+        {{ cif.declared_identity('canonical', 'customers', 'references') }} as referenced_source_system,
+        cast(null as {{ dbt.type_string() }}) as referenced_customer_id,
         {{ business_time(parse_timestamp('updated_at'), '_source_system, trim(source_customer_id)') }} as updated_at,
         _batch_id as batch_id,
         _loaded_at as loaded_at

@@ -18,6 +18,11 @@ renamed as (
         cast(null as {{ dbt.type_string() }}) as city,
         cast(null as {{ dbt.type_string() }}) as postcode,
         cast(null as {{ dbt.type_string() }}) as country,
+        coalesce({{ cif.declared_identity('email', 'subscribers', 'party_type') }}, 'person') as party_type,
+        cast(null as integer) as birth_year,
+        {{ cif.declared_identity('email', 'subscribers', 'phone_region') }} as phone_region,
+        {{ cif.declared_identity('email', 'subscribers', 'references') }} as referenced_source_system,
+        cast(null as {{ dbt.type_string() }}) as referenced_customer_id,
         lower(trim(status)) as subscription_status,
         {{ parse_date('opt_in_date', '%Y-%m-%d') }} as opted_in_on,
         {{
