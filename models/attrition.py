@@ -412,8 +412,10 @@ def attrition_model(
     as_of: dt.date,
     horizon_days: int = 180,
     time_unit_days: float = 1.0,
+    min_auc_uplift: float = MIN_AUC_UPLIFT,
 ) -> AttritionResult:
-    """Validate out of time against the baseline, then score at as_of with the better one.
+    """Validate out of time against the baseline, then score at as_of with the classifier if
+    its holdout AUC beats the baseline's by more than `min_auc_uplift`, else with the baseline.
 
     Raises FitError when there is too little history to train at as_of - h."""
     val_cut = as_of - dt.timedelta(days=horizon_days)
@@ -430,7 +432,7 @@ def attrition_model(
     if _usable(y_train):
         result.metrics, result.baseline_metrics = validate(x_train, y_train, x_val, y_val)
         uplift = result.metrics["auc_uplift_over_baseline"]
-        result.beats_baseline = bool(math.isfinite(uplift) and uplift > MIN_AUC_UPLIFT)
+        result.beats_baseline = bool(math.isfinite(uplift) and uplift > min_auc_uplift)
     else:
         result.status = "not validated"
         result.notes.append(
