@@ -515,10 +515,15 @@ def _with_log_params(model: FittedModel, log_params: np.ndarray) -> Any:
     return fitter
 
 
-def _log_clv_36m(purchases: Any, spend: Any, rfm: pd.DataFrame, unit: float, rate: float):
-    value = discounted_purchases(purchases, rfm, 36, unit, rate).to_numpy()
+def _log_purchases_36m(fitter: Any, rfm: pd.DataFrame, unit: float, rate: float) -> np.ndarray:
+    """log of the discounted expected purchases over 36 months on a quarterly grid: enough for
+    the derivatives of the interval (a third of the monthly grid's cost)."""
+    step = 3 * DAYS_PER_MONTH / unit
+    cumulative = purchases_if_alive(fitter, [q * step for q in range(1, 13)], rfm).to_numpy()
+    increments = np.diff(cumulative, axis=1, prepend=0.0)
+    discount = 1.0 / (1.0 + rate) ** (3 * np.arange(1, 13))
     with np.errstate(all="ignore"):
-        return np.log(value * expected_order_value(spend, rfm))
+        return np.log(p_alive(fitter, rfm).to_numpy() * (increments * discount).sum(axis=1))
 
 
 def clv_log_spread(
@@ -529,26 +534,28 @@ def clv_log_spread(
     monthly_rate: float,
 ) -> pd.Series:
     """Half the width of a 90% interval of log(36-month gross CLV) per customer under the
-    estimation error of the purchase and spend parameters: the delta method on log CLV
-    (one-sided differences in each log parameter; the two fits are independent). It is the
-    uncertainty of the estimate (narrow with many customers), not the spread of the
-    customer's own future purchases. NaN where a covariance is unknown (not identified)."""
+    estimation error of the purchase and spend parameters: the delta method on
+    log CLV = log(discounted purchases) + log(order value), one-sided differences in each log
+    parameter, the two fits independent. It is the uncertainty of the estimate (narrow with
+    many customers), not the spread of the customer's own future purchases. NaN where a
+    covariance is unknown (parameters not identified)."""
     if purchases.log_cov is None or spend.log_cov is None:
         return pd.Series(np.nan, index=rfm.index)
-    args = (rfm, time_unit_days, monthly_rate)
-    base = _log_clv_36m(purchases.fitter, spend.fitter, *args)
-    variance = np.zeros(len(rfm))
     h = 1e-4
-    for model in (purchases, spend):
+    variance = np.zeros(len(rfm))
+    parts = (
+        (purchases, lambda f: _log_purchases_36m(f, rfm, time_unit_days, monthly_rate)),
+        (spend, lambda f: np.log(expected_order_value(f, rfm))),
+    )
+    for model, log_value in parts:
+        base = log_value(model.fitter)
         log_params = np.log(model.fitter.params_.to_numpy(float))
-        grads = []
-        for step in h * np.eye(len(log_params)):
-            moved = _with_log_params(model, log_params + step)
-            if model is purchases:
-                grads.append((_log_clv_36m(moved, spend.fitter, *args) - base) / h)
-            else:
-                grads.append((_log_clv_36m(purchases.fitter, moved, *args) - base) / h)
-        g = np.vstack(grads)
+        g = np.vstack(
+            [
+                (log_value(_with_log_params(model, log_params + step)) - base) / h
+                for step in h * np.eye(len(log_params))
+            ]
+        )
         variance += np.einsum("ik,ij,jk->k", g, model.log_cov, g)
     return pd.Series(Z_90 * np.sqrt(np.clip(variance, 0, None)), index=rfm.index)
 

@@ -136,9 +136,7 @@ def test_exports_leave_personal_data_out_and_match_the_manifest(site):
     assert not {"first_name", "last_name", "email", "phone", "date_of_birth"} & set(c360.columns)
     assert any(c["check"] == "gx_customer_360" and c["passed"] for c in manifest["checks"])
     # On the demo the attrition classifier beats 1 - P(alive): the warning check passes.
-    assert any(
-        c["check"] == "attrition_beats_baseline" and c["passed"] for c in manifest["checks"]
-    )
+    assert any(c["check"] == "attrition_beats_baseline" and c["passed"] for c in manifest["checks"])
 
 
 def test_a_rerun_with_no_new_files_changes_nothing(site):
