@@ -1,14 +1,23 @@
-"""Attrition risk: a scikit-learn classifier over behaviour the BTYD models ignore.
+"""Attrition risk: a scikit-learn classifier over what the BTYD models ignore, beside them.
 
-Label at a cut date c: the customer (with a purchase on or before c) makes no purchase in
-(c, c + horizon]. Features use only facts dated on or before c: recency, frequency, tenure,
-spend and purchase-day trend (recent window vs the one before: declining spend), channel
-drop-off (channels used before vs recently), complaints and their resolution, satisfaction,
-plus P(alive) and expected purchases from a BG/NBD fitted at c.
+Label at a cut date c (the business's meaning of attrition): the customer, who bought on or
+before c, neither buys nor engages (any interaction the customer starts: a call, a ticket, an
+app event; outbound marketing does not count) in (c, c + horizon]. The horizon is declared in
+`ScoringConfig.attrition_horizon_days` and stored with every run.
 
-Validation is out of time: trained at cut as_of - 2*horizon (labels up to as_of - horizon),
-validated at cut as_of - horizon (labels up to as_of). The scoring model is then trained at
-cut as_of - horizon and applied to the features at as_of, so nothing after as_of is used.
+Features use only facts dated on or before c: recency, frequency, tenure, spend and
+purchase-day trends (declining spend), engagement (days since the last one, whether the
+customer engaged after the last purchase: in a buy-till-you-die world a sign of life the
+purchase record cannot show), channel drop-off, complaints and their resolution, satisfaction,
+the household (members and their last activity: households often leave together), and the
+BTYD outputs themselves (P(alive), expected purchases and P(no purchase) over the horizon
+from a BG/NBD fitted at c).
+
+Out of time: trained on cuts whose label windows end by the validation cut (as_of - 2h and
+TRAINING_CUTS - 1 earlier months, stacked), validated at as_of - h against the label up to
+as_of, beside the BTYD baseline 1 - P(alive) on the same customers and label. The scoring
+model is then trained on cuts up to as_of - h and applied at as_of, so nothing after as_of is
+used.
 """
 
 from __future__ import annotations
@@ -28,7 +37,12 @@ from threadpoolctl import threadpool_limits
 from models.clv import FitError, fit_purchase_model
 from models.rfm import rfm_summary
 
-FEATURES_SQL = """
+# Interactions the customer starts; outbound marketing (e-mail campaigns and the like) is no
+# sign of life. The same rule decides the service cost in models/scoring/costs.py.
+ENGAGEMENT = """not (coalesce(channel, '') ilike '%email%'
+    or regexp_matches(lower(coalesce(interaction_type, '')), 'campaign|marketing|newsletter'))"""
+
+FEATURES_SQL = f"""
 with tx as (
     select customer_key, occurred_on as day, amount, coalesce(channel, 'unknown') as channel
     from core.fct_transactions
@@ -36,14 +50,15 @@ with tx as (
 ),
 ix as (
     select customer_key, cast(occurred_at as date) as day, coalesce(channel, 'unknown') as channel,
-           coalesce(is_complaint, false) as is_complaint, resolved_at, satisfaction, occurred_at
+           coalesce(is_complaint, false) as is_complaint, resolved_at, satisfaction, occurred_at,
+           {ENGAGEMENT} as is_engagement
     from core.fct_interactions
     where occurred_at < cast($cut as date) + interval 1 day
 ),
 activity as (
-    select customer_key, day, channel from tx
+    select customer_key, day, channel from tx where amount >= 0
     union all
-    select customer_key, day, channel from ix
+    select customer_key, day, channel from ix where is_engagement
 ),
 tx_features as (
     select
@@ -71,14 +86,19 @@ channel_features as (
         count(distinct channel) filter (where day > $cut - $w) as channels_recent,
         count(distinct channel) filter (
             where day <= $cut - $w and day > $cut - 2 * $w
-        ) as channels_prior
+        ) as channels_prior,
+        date_diff('day', max(day), $cut) as days_since_activity
     from activity
     group by customer_key
 ),
 ix_features as (
     select
         customer_key,
-        count(*) filter (where day > $cut - $w) as interactions_recent,
+        count(*) filter (where is_engagement and day > $cut - $w) as engagements_recent,
+        count(*) filter (
+            where is_engagement and day <= $cut - $w and day > $cut - 2 * $w
+        ) as engagements_prior,
+        date_diff('day', max(day) filter (where is_engagement), $cut) as days_since_engagement,
         count(*) filter (where is_complaint and day > $cut - 365) as complaints_year,
         count(*) filter (
             where is_complaint and (resolved_at is null or resolved_at >= cast($cut as date) + interval 1 day)
@@ -86,32 +106,68 @@ ix_features as (
         avg(date_diff('day', occurred_at, resolved_at)) filter (
             where is_complaint and resolved_at < cast($cut as date) + interval 1 day
         ) as days_to_resolve,
-        avg(satisfaction) filter (where day > $cut - 365) as satisfaction_year,
-        date_diff('day', max(day), $cut) as days_since_interaction
+        date_diff('day', max(day) filter (where is_complaint), $cut) as days_since_complaint,
+        min(satisfaction) filter (where is_complaint and day > $cut - 365) as worst_complaint_satisfaction,
+        avg(satisfaction) filter (where day > $cut - 365) as satisfaction_year
     from ix
     group by customer_key
 )
 select
     t.*,
-    c.channels_ever, c.channels_recent, c.channels_prior,
-    coalesce(i.interactions_recent, 0) as interactions_recent,
+    c.channels_ever, c.channels_recent, c.channels_prior, c.days_since_activity,
+    coalesce(i.engagements_recent, 0) as engagements_recent,
+    coalesce(i.engagements_prior, 0) as engagements_prior,
+    i.days_since_engagement,
     coalesce(i.complaints_year, 0) as complaints_year,
     coalesce(i.complaints_open, 0) as complaints_open,
     i.days_to_resolve,
-    i.satisfaction_year,
-    i.days_since_interaction
+    i.days_since_complaint,
+    i.worst_complaint_satisfaction,
+    i.satisfaction_year
 from tx_features as t
 left join channel_features as c using (customer_key)
 left join ix_features as i using (customer_key)
 where t.purchase_days > 0
 """
 
-LABEL_SQL = """
-select distinct customer_key
-from core.fct_transactions
-where amount >= 0 and occurred_on > $cut and occurred_on <= $until
+# Households leave together (older couples in the demo, a family moving away in life): the
+# other members' last activity. core.customer_household comes from identity resolution, which
+# runs before the dbt core that scoring reads.
+HOUSEHOLD_SQL = """
+with last_activity as (
+    select customer_key, max(day) as last_day from (
+        select customer_key, occurred_on as day from core.fct_transactions
+        where amount >= 0 and occurred_on <= $cut
+        union all
+        select customer_key, cast(occurred_at as date) from core.fct_interactions
+        where occurred_at < cast($cut as date) + interval 1 day
+    ) group by customer_key
+),
+members as (
+    select h.customer_key, h.household_key, a.last_day
+    from core.customer_household as h
+    left join last_activity as a using (customer_key)
+)
+select
+    m.customer_key,
+    count(o.customer_key) as household_others,
+    date_diff('day', max(o.last_day), $cut) as household_days_since_activity
+from members as m
+left join members as o on o.household_key = m.household_key and o.customer_key != m.customer_key
+group by m.customer_key
 """
 
+LABEL_SQL = f"""
+select customer_key from core.fct_transactions
+where amount >= 0 and occurred_on > $cut and occurred_on <= $until
+union
+select customer_key from core.fct_interactions
+where {ENGAGEMENT}
+  and occurred_at >= cast($cut as date) + interval 1 day
+  and occurred_at < cast($until as date) + interval 1 day
+"""
+
+BTYD = ["p_alive", "expected_purchases", "p_no_purchase"]
 NUMERIC = [
     "tenure_days",
     "days_since_purchase",
@@ -127,15 +183,56 @@ NUMERIC = [
     "channels_recent",
     "channels_prior",
     "channel_dropoff",
-    "interactions_recent",
+    "days_since_activity",
+    "engagements_recent",
+    "engagements_prior",
+    "days_since_engagement",
+    "engaged_since_purchase",
     "complaints_year",
     "complaints_open",
     "days_to_resolve",
+    "days_since_complaint",
+    "worst_complaint_satisfaction",
     "satisfaction_year",
-    "days_since_interaction",
-    "p_alive",
-    "expected_purchases",
+    "household_others",
+    "household_days_since_activity",
+    *BTYD,
 ]
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? "
+            "and table_name = ?",
+            [schema, table],
+        ).fetchone()[0]
+    )
+
+
+def _household(con: duckdb.DuckDBPyConnection, cut: dt.date) -> pd.DataFrame:
+    columns = ["household_others", "household_days_since_activity"]
+    if not _has_table(con, "core", "customer_household"):
+        return pd.DataFrame(columns=columns, dtype=float)
+    return con.execute(HOUSEHOLD_SQL, {"cut": cut}).df().set_index("customer_key")[columns]
+
+
+def btyd_outputs(
+    con: duckdb.DuckDBPyConnection, cut: dt.date, horizon_days: int, time_unit_days: float = 1.0
+) -> pd.DataFrame:
+    """P(alive), expected purchases and P(no purchase) over the horizon from a BG/NBD fitted
+    at `cut` (NaN where it cannot be fitted)."""
+    rfm = rfm_summary(con, cut, time_unit_days)
+    out = pd.DataFrame(index=rfm.index, columns=BTYD, dtype=float)
+    try:
+        model = fit_purchase_model(rfm, "bgnbd")
+    except FitError:
+        return out
+    t = horizon_days / time_unit_days
+    out["p_alive"] = model.p_alive(rfm)
+    out["expected_purchases"] = model.expected_purchases(t, rfm)
+    out["p_no_purchase"] = model.p_no_purchase(t, rfm)
+    return out
 
 
 def features(
@@ -146,31 +243,9 @@ def features(
     df = df.astype(float)
     df["spend_trend"] = (df.spend_recent - df.spend_prior) / (df.spend_prior + df.spend_recent + 1)
     df["channel_dropoff"] = df.channels_prior - df.channels_recent
-    rfm = rfm_summary(con, cut, time_unit_days)
-    try:
-        model = fit_purchase_model(rfm, "bgnbd")
-        with np.errstate(all="ignore"):
-            fitter = model.fitter
-            df["p_alive"] = pd.Series(
-                np.asarray(
-                    fitter.conditional_probability_alive(rfm.frequency, rfm.recency, rfm["T"]),
-                    dtype=float,
-                ),
-                index=rfm.index,
-            )
-            df["expected_purchases"] = pd.Series(
-                np.asarray(
-                    fitter.conditional_expected_number_of_purchases_up_to_time(
-                        horizon_days / time_unit_days, rfm.frequency, rfm.recency, rfm["T"]
-                    ),
-                    dtype=float,
-                ),
-                index=rfm.index,
-            )
-    except FitError:
-        df["p_alive"] = np.nan
-        df["expected_purchases"] = np.nan
-    df = df[NUMERIC].sort_index()
+    df["engaged_since_purchase"] = (df.days_since_engagement < df.days_since_purchase).astype(float)
+    df = df.join(_household(con, cut)).join(btyd_outputs(con, cut, horizon_days, time_unit_days))
+    df = df[NUMERIC].astype(float).sort_index()
     # A feature with no value at all (e.g. no interactions landed yet) is a constant, not missing.
     empty = [c for c in NUMERIC if df[c].isna().all()]
     df[empty] = 0.0
@@ -180,15 +255,15 @@ def features(
 def labels(
     con: duckdb.DuckDBPyConnection, cut: dt.date, horizon_days: int, index: pd.Index
 ) -> pd.Series:
-    """1 = no purchase in (cut, cut + horizon], for the customers in `index`."""
+    """1 = no purchase and no engagement in (cut, cut + horizon], for the customers in `index`."""
     until = cut + dt.timedelta(days=horizon_days)
-    buyers = set(con.execute(LABEL_SQL, {"cut": cut, "until": until}).df().customer_key)
-    return pd.Series([0 if k in buyers else 1 for k in index], index=index, dtype=int)
+    active = set(con.execute(LABEL_SQL, {"cut": cut, "until": until}).df().customer_key)
+    return pd.Series([0 if k in active else 1 for k in index], index=index, dtype=int)
 
 
 def classifier() -> HistGradientBoostingClassifier:
     return HistGradientBoostingClassifier(
-        max_iter=150, learning_rate=0.05, max_depth=3, l2_regularization=1.0, random_state=0
+        max_iter=200, learning_rate=0.05, max_depth=4, l2_regularization=1.0, random_state=0
     )
 
 
@@ -237,30 +312,99 @@ def calibration_table(score: np.ndarray, label: np.ndarray, bins: int = 10) -> l
     ]
 
 
+def max_calibration_gap(table: list[dict]) -> float:
+    """The largest |predicted - observed| over the calibration table's deciles."""
+    return max((abs(r["predicted"] - r["observed"]) for r in table), default=math.nan)
+
+
 def classification_metrics(score: np.ndarray, label: np.ndarray) -> dict[str, Any]:
+    """AUC, top-decile lift, Brier score, the calibration table and its largest gap."""
     two_classes = len(np.unique(label)) == 2
+    table = calibration_table(score, label)
     return {
         "auc": float(roc_auc_score(label, score)) if two_classes else math.nan,
         "top_decile_lift": lift_at(score, label),
         "brier": float(brier_score_loss(label, np.clip(score, 0, 1))),
         "base_rate": float(label.mean()),
         "customers": float(len(label)),
+        "calibration": table,
+        "max_calibration_gap": max_calibration_gap(table),
     }
+
+
+def baseline_risk(x: pd.DataFrame) -> np.ndarray:
+    """The BTYD baseline, 1 - P(alive) (the mean where BG/NBD could not be fitted)."""
+    p_alive = x.p_alive.fillna(x.p_alive.mean()).fillna(1.0)
+    return 1.0 - p_alive.to_numpy()
 
 
 @dataclass
 class AttritionResult:
-    risk: pd.Series  # P(no purchase in the next horizon), per customer at as_of
+    risk: pd.Series  # P(no purchase and no engagement in the next horizon), per customer
     metrics: dict[str, Any] = field(default_factory=dict)
     status: str = "ok"
     notes: list[str] = field(default_factory=list)
+    baseline_metrics: dict[str, Any] = field(default_factory=dict)
+    beats_baseline: bool | None = None  # None: not validated
+    risk_source: str = "classifier"  # or "baseline": 1 - P(alive) where the classifier lost
 
 
 MIN_TRAIN = 50
+# Label windows stacked for training: this many cuts, a month apart (more customers, and a
+# model that does not learn one month's quirks).
+TRAINING_CUTS = 3
+CUT_STEP_DAYS = 30
+# The classifier must beat the baseline's AUC by this much on the holdout to be used.
+MIN_AUC_UPLIFT = 0.0
 
 
 def _usable(y: pd.Series) -> bool:
     return len(y) >= MIN_TRAIN and y.nunique() == 2 and y.value_counts().min() >= 5
+
+
+class Examples:
+    """Features and labels per cut, each computed once (a cut serves training and validation)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, horizon_days: int, time_unit_days: float):
+        self.con, self.horizon_days, self.unit = con, horizon_days, time_unit_days
+        self._at: dict[dt.date, tuple[pd.DataFrame, pd.Series]] = {}
+
+    def at(self, cut: dt.date) -> tuple[pd.DataFrame, pd.Series]:
+        if cut not in self._at:
+            x = features(self.con, cut, self.horizon_days, self.unit)
+            self._at[cut] = (x, labels(self.con, cut, self.horizon_days, x.index))
+        return self._at[cut]
+
+
+def training_set(examples: Examples, cuts: list[dt.date]) -> tuple[pd.DataFrame, pd.Series]:
+    """Features and labels at each cut, stacked (cuts without any customer are left out)."""
+    xs, ys = [], []
+    for cut in cuts:
+        x, y = examples.at(cut)
+        if len(x):
+            xs.append(x.reset_index(drop=True))
+            ys.append(y.reset_index(drop=True))
+    if not xs:
+        return pd.DataFrame(columns=NUMERIC, dtype=float), pd.Series(dtype=int)
+    return pd.concat(xs, ignore_index=True), pd.concat(ys, ignore_index=True)
+
+
+def cuts_before(last_cut: dt.date, count: int = TRAINING_CUTS) -> list[dt.date]:
+    """`count` cuts a month apart, ending at `last_cut`."""
+    return [last_cut - dt.timedelta(days=CUT_STEP_DAYS * k) for k in range(count)]
+
+
+def validate(
+    x_train: pd.DataFrame, y_train: pd.Series, x_val: pd.DataFrame, y_val: pd.Series
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Holdout metrics of the classifier trained on (x_train, y_train) and of the baseline."""
+    score = predict_risk(fit_classifier(x_train, y_train), x_val)
+    label = y_val.to_numpy()
+    metrics = classification_metrics(score, label)
+    baseline = classification_metrics(baseline_risk(x_val), label)
+    metrics["auc_uplift_over_baseline"] = metrics["auc"] - baseline["auc"]
+    metrics["train_customers"] = float(len(y_train))
+    return metrics, baseline
 
 
 def attrition_model(
@@ -268,46 +412,43 @@ def attrition_model(
     as_of: dt.date,
     horizon_days: int = 180,
     time_unit_days: float = 1.0,
-    features_at_as_of: pd.DataFrame | None = None,
+    min_auc_uplift: float = MIN_AUC_UPLIFT,
 ) -> AttritionResult:
-    """Train at as_of - 2h, validate at as_of - h, retrain at as_of - h and score at as_of.
+    """Validate out of time against the baseline, then score at as_of with the classifier if
+    its holdout AUC beats the baseline's by more than `min_auc_uplift`, else with the baseline.
 
     Raises FitError when there is too little history to train at as_of - h."""
     val_cut = as_of - dt.timedelta(days=horizon_days)
-    train_cut = val_cut - dt.timedelta(days=horizon_days)
-    x_val = features(con, val_cut, horizon_days, time_unit_days)
-    y_val = labels(con, val_cut, horizon_days, x_val.index)
+    examples = Examples(con, horizon_days, time_unit_days)
+    x_val, y_val = examples.at(val_cut)
     if not _usable(y_val):
         raise FitError(
             f"attrition: too little history before {val_cut} ({len(y_val)} customers, "
             f"{int(y_val.sum()) if len(y_val) else 0} attrited)"
         )
-    x_now = (
-        features_at_as_of
-        if features_at_as_of is not None
-        else features(con, as_of, horizon_days, time_unit_days)
-    )
     result = AttritionResult(risk=pd.Series(dtype=float))
-    x_train = features(con, train_cut, horizon_days, time_unit_days)
-    y_train = labels(con, train_cut, horizon_days, x_train.index)
+    train_cuts = cuts_before(val_cut - dt.timedelta(days=horizon_days))
+    x_train, y_train = training_set(examples, train_cuts)
     if _usable(y_train):
-        model = fit_classifier(x_train, y_train)
-        score = predict_risk(model, x_val)
-        metrics = classification_metrics(score, y_val.to_numpy())
-        baseline = 1.0 - x_val.p_alive.fillna(x_val.p_alive.mean()).to_numpy()
-        metrics["auc_btyd_p_alive"] = classification_metrics(baseline, y_val.to_numpy())["auc"]
-        metrics["calibration"] = calibration_table(score, y_val.to_numpy())
-        metrics["train_cut"] = train_cut.isoformat()
-        metrics["validation_cut"] = val_cut.isoformat()
-        metrics["horizon_days"] = horizon_days
-        metrics["train_customers"] = float(len(y_train))
-        result.metrics = metrics
+        result.metrics, result.baseline_metrics = validate(x_train, y_train, x_val, y_val)
+        uplift = result.metrics["auc_uplift_over_baseline"]
+        result.beats_baseline = bool(math.isfinite(uplift) and uplift > min_auc_uplift)
     else:
         result.status = "not validated"
         result.notes.append(
-            f"too little history to validate out of time (train cut {train_cut}: "
-            f"{len(y_train)} customers)"
+            f"too little history to validate out of time (train cuts {train_cuts[-1]} to "
+            f"{train_cuts[0]}: {len(y_train)} customers)"
         )
-    final = fit_classifier(x_val, y_val)
-    result.risk = pd.Series(predict_risk(final, x_now), index=x_now.index)
+    result.metrics |= {
+        "train_cuts": [c.isoformat() for c in train_cuts],
+        "validation_cut": val_cut.isoformat(),
+        "horizon_days": horizon_days,
+    }
+    x_now = features(con, as_of, horizon_days, time_unit_days)
+    if result.beats_baseline is False:
+        result.risk_source = "baseline"
+        result.risk = pd.Series(baseline_risk(x_now), index=x_now.index)
+        return result
+    x_fit, y_fit = training_set(examples, cuts_before(val_cut))
+    result.risk = pd.Series(predict_risk(fit_classifier(x_fit, y_fit), x_now), index=x_now.index)
     return result

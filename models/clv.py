@@ -11,18 +11,18 @@ they are 7 times their value in weeks.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from lifetimes import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
-from lifetimes.utils import ConvergenceError
 
+from models.fitting import Optimum, log_param_covariance, minimise
 from models.rfm import compress
 
 PENALIZERS = (0.0, 0.001, 0.01, 0.1)
@@ -36,7 +36,6 @@ UNIT_NAME = {1.0: "day", 7.0: "week"}
 DAYS_PER_MONTH = 365.25 / 12
 # A parameter outside these bounds means the optimiser ran off to a degenerate solution.
 PARAM_BOUNDS = (1e-4, 1e4)
-_FIT_ERRORS = (ConvergenceError, ValueError, ZeroDivisionError, np.linalg.LinAlgError)
 
 
 class FitError(RuntimeError):
@@ -53,6 +52,32 @@ class FittedModel:
     customers: int
     notes: list[str] = field(default_factory=list)
     poor: bool = False  # the fit converged but looks degenerate (see notes)
+    # Covariance of the log parameters (literature order); None where not identified.
+    log_cov: np.ndarray | None = None
+
+    def standard_errors(self) -> dict[str, float | None]:
+        """Standard errors of the parameters (delta method on the log parameters)."""
+        if self.log_cov is None:
+            return dict.fromkeys(self.params)
+        sd = np.sqrt(np.clip(np.diag(self.log_cov), 0, None))
+        return {k: float(v * s) for (k, v), s in zip(self.params.items(), sd, strict=True)}
+
+    def p_alive(self, rfm: pd.DataFrame) -> pd.Series:
+        """P(alive) per customer (computed once per distinct (frequency, recency, T))."""
+        return p_alive(self.fitter, rfm)
+
+    def expected_purchases(self, t: float, rfm: pd.DataFrame) -> pd.Series:
+        return expected_purchases(self.fitter, t, rfm)
+
+    def p_no_purchase(self, t: float, rfm: pd.DataFrame) -> pd.Series:
+        """P(no purchase in the next t time units) per customer: the dead, and the living who
+        happen not to buy (BG/NBD: the posterior purchase rate is gamma(r + x, alpha + T))."""
+        if self.name != "bgnbd":
+            raise ValueError("p_no_purchase is implemented for BG/NBD")
+        alive = self.p_alive(rfm)
+        r, alpha = self.params["r"], self.params["alpha"]
+        quiet = ((alpha + rfm["T"]) / (alpha + rfm["T"] + t)) ** (r + rfm.frequency)
+        return (1.0 - alive) + alive * quiet
 
 
 def unit_name(time_unit_days: float) -> str:
@@ -88,51 +113,48 @@ def _diagnose(model: FittedModel) -> None:
         model.notes.append("log-likelihood is not finite")
 
 
-def _refit_from(fitter: ParetoNBDFitter, collapsed: pd.DataFrame, restarts: int) -> None:
-    """Nelder-Mead stops early on the flat Pareto/NBD likelihood: restart it from its own
-    solution (in lifetimes' scaled time) while that still improves the likelihood."""
-    for _ in range(restarts):
-        before = float(fitter._negative_log_likelihood_)
-        p = fitter.params_
-        start = np.array([p["r"], p["alpha"] * fitter._scale, p["s"], p["beta"] * fitter._scale])
-        again = ParetoNBDFitter(penalizer_coef=fitter.penalizer_coef)
-        again.fit(
-            collapsed.frequency,
-            collapsed.recency,
-            collapsed["T"],
-            weights=collapsed.weight,
-            initial_params=start,
-            maxiter=PARETO_MAX_ITERATIONS,
-        )
-        if not float(again._negative_log_likelihood_) < before - 1e-9:
-            return
-        fitter.params_ = again.params_
-        fitter._negative_log_likelihood_ = again._negative_log_likelihood_
-
-
-# Nelder-Mead iterations of one Pareto/NBD fit. A likelihood that has not settled by then is
-# degenerate (flat in some direction): CDNOW converges in under 300, while small synthetic
-# sources ran lifetimes' default 2000 through every penalizer and restart, two minutes of
-# scipy's hyp2f1 for 80 customers.
-PARETO_MAX_ITERATIONS = 400
-PARETO_RESTARTS = 1  # a restart from its own solution recovers what Nelder-Mead left
-
 # Above this many customers the parameters are estimated on a fixed random sample: the
-# estimates are as good, and Pareto/NBD's fit time grows with the distinct (x, t_x, T) rows.
+# estimates agree with the full fit within their standard errors (bench/bench_clv.py
+# measures it at 1M customers), and the fit time grows with the distinct (x, t_x, T) rows.
 MAX_FIT_CUSTOMERS = 100_000
+SCALED = {"bgnbd": ("alpha",), "pareto_nbd": ("alpha", "beta")}
 
 
-def fit_purchase_model(
-    rfm: pd.DataFrame, model: str = "bgnbd", max_customers: int = MAX_FIT_CUSTOMERS
-) -> FittedModel:
-    """Fit BG/NBD ('bgnbd') or Pareto/NBD ('pareto_nbd') on compressed RFM.
+def _purchase_nll(model: str, collapsed: pd.DataFrame, scale: float, penalizer: float):
+    """The mean negative log-likelihood over log parameters in scaled time (lifetimes')."""
+    x = collapsed.frequency.to_numpy(float)
+    t = collapsed.recency.to_numpy(float) * scale
+    T = collapsed["T"].to_numpy(float) * scale
+    w = collapsed.weight.to_numpy(float)
+    if model == "bgnbd":
+        return lambda lp: BetaGeoFitter._negative_log_likelihood(lp, x, t, T, w, penalizer)
+    return lambda lp: ParetoNBDFitter._negative_log_likelihood(np.exp(lp), x, t, T, w, penalizer)
 
-    A failed or non-finite fit is retried with a growing penalizer; if none converges a
-    FitError says why. A converged fit with degenerate parameters is kept but marked poor."""
-    if model not in PURCHASE_MODELS:
-        raise ValueError(f"unknown purchase model {model!r}")
-    if len(rfm) < 10 or rfm.frequency.sum() == 0:
-        raise FitError(f"{model}: too little data ({len(rfm)} customers, no repeat purchases)")
+
+def _fit_once(model: str, collapsed: pd.DataFrame, penalizer: float) -> tuple[Any, Optimum]:
+    """One bounded fit (models/fitting.py), installed into a lifetimes fitter for prediction."""
+    scale = 1.0 / float(collapsed["T"].max())
+    nll = _purchase_nll(model, collapsed, scale, penalizer)
+    optimum = minimise(nll, 4)
+    names = PARAM_NAMES[model]
+    params = pd.Series(np.exp(optimum.log_params), index=list(fitter_names(model)))
+    for literature, lifetimes_name in zip(names, fitter_names(model), strict=True):
+        if literature in SCALED[model]:
+            params[lifetimes_name] /= scale
+    fitter = (BetaGeoFitter if model == "bgnbd" else ParetoNBDFitter)(penalizer_coef=penalizer)
+    fitter._scale = scale
+    fitter.params_ = params
+    fitter._negative_log_likelihood_ = optimum.mean_nll
+    fitter.predict = fitter.conditional_expected_number_of_purchases_up_to_time
+    return fitter, optimum
+
+
+def fitter_names(model: str) -> tuple[str, ...]:
+    """lifetimes' names of a purchase model's parameters (in literature order)."""
+    return ("r", "alpha", "a", "b") if model == "bgnbd" else ("r", "alpha", "s", "beta")
+
+
+def _prepared(rfm: pd.DataFrame, model: str, max_customers: int) -> tuple[pd.DataFrame, list]:
     sample_note = []
     if len(rfm) > max_customers:
         sample_note = [f"fitted on a random sample of {max_customers:,} of {len(rfm):,} customers"]
@@ -143,35 +165,60 @@ def fit_purchase_model(
         # purchase on the end date); a nudge of 1e-6 time units keeps it finite.
         at_end = (collapsed.recency >= collapsed["T"]) & (collapsed["T"] > 0)
         collapsed.loc[at_end, "recency"] = collapsed.loc[at_end, "T"] - 1e-6
+    return collapsed, sample_note
+
+
+def fit_purchase_model(
+    rfm: pd.DataFrame, model: str = "bgnbd", max_customers: int = MAX_FIT_CUSTOMERS
+) -> FittedModel:
+    """Fit BG/NBD ('bgnbd') or Pareto/NBD ('pareto_nbd') on compressed RFM.
+
+    A fit whose likelihood is not finite is retried with a growing penalizer; if none works a
+    FitError says why. A fit at a search bound or with degenerate parameters is kept but
+    marked poor; its standard errors are None where the Hessian is not positive definite."""
+    if model not in PURCHASE_MODELS:
+        raise ValueError(f"unknown purchase model {model!r}")
+    if len(rfm) < 10 or rfm.frequency.sum() == 0:
+        raise FitError(f"{model}: too little data ({len(rfm)} customers, no repeat purchases)")
+    collapsed, sample_note = _prepared(rfm, model, max_customers)
     errors = []
     for penalizer in PENALIZERS:
-        fitter = (BetaGeoFitter if model == "bgnbd" else ParetoNBDFitter)(penalizer_coef=penalizer)
-        args = (collapsed.frequency, collapsed.recency, collapsed["T"])
-        try:
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore")
-                # Fixed start values (lifetimes draws random ones): the same data, the same fit.
-                options = {"maxiter": PARETO_MAX_ITERATIONS} if model == "pareto_nbd" else {}
-                fitter.fit(*args, weights=collapsed.weight, initial_params=np.ones(4), **options)
-                if model == "pareto_nbd":
-                    _refit_from(fitter, collapsed, restarts=PARETO_RESTARTS)
-        except _FIT_ERRORS as exc:
-            errors.append(f"penalizer {penalizer}: {exc}".splitlines()[0])
-            continue
+        fitter, optimum = _fit_once(model, collapsed, penalizer)
         params = _params(model, fitter)
-        if not all(math.isfinite(v) and v > 0 for v in params.values()):
-            errors.append(f"penalizer {penalizer}: non-finite parameters {params}")
-            continue
         with np.errstate(all="ignore"):
             ll = purchase_log_likelihood(fitter, collapsed)
-        if not math.isfinite(ll):
-            errors.append(f"penalizer {penalizer}: log-likelihood {ll}")
+        if not (all(math.isfinite(v) and v > 0 for v in params.values()) and math.isfinite(ll)):
+            errors.append(f"penalizer {penalizer}: parameters {params}, log-likelihood {ll}")
             continue
         notes = sample_note + ([f"converged only with penalizer {penalizer}"] if penalizer else [])
-        fitted = FittedModel(model, fitter, params, ll, penalizer, len(rfm), notes)
+        customers = int(collapsed.weight.sum())
+        fitted = FittedModel(model, fitter, params, ll, penalizer, customers, notes)
+        scale = fitter._scale
+        fitted.log_cov = log_param_covariance(
+            _purchase_nll(model, collapsed, scale, penalizer),
+            optimum.log_params,
+            float(collapsed.weight.sum()),
+        )
+        _report_search(fitted, optimum)
         _diagnose(fitted)
         return fitted
     raise FitError(f"{model} did not converge: " + "; ".join(errors))
+
+
+def _report_search(fitted: FittedModel, optimum: Optimum) -> None:
+    names = list(fitted.params)
+    if optimum.at_bound:
+        fitted.poor = True
+        fitted.notes.append(
+            "not identified by these data: "
+            + ", ".join(names[i] for i in optimum.at_bound)
+            + " stopped at a search bound"
+        )
+    elif fitted.log_cov is None:
+        fitted.poor = True
+        fitted.notes.append("not identified by these data: the likelihood is flat at the optimum")
+    if not optimum.converged:
+        fitted.notes.append(f"optimiser: {optimum.message}")
 
 
 def spend_independence(rfm: pd.DataFrame) -> float:
@@ -183,42 +230,41 @@ def spend_independence(rfm: pd.DataFrame) -> float:
     return float(np.corrcoef(repeat.frequency, repeat.monetary_value)[0, 1])
 
 
-def fit_spend_model(rfm: pd.DataFrame, max_abs_corr: float = 0.3) -> FittedModel:
-    """Gamma-Gamma on repeat customers with positive spend; reports the independence check."""
+def _spend_nll(grouped: pd.DataFrame, penalizer: float):
+    x = grouped.frequency.to_numpy(float)
+    m = grouped.monetary_value.to_numpy(float)
+    w = grouped.weight.to_numpy(float)
+    return lambda lp: GammaGammaFitter._negative_log_likelihood(lp, x, m, w, penalizer)
+
+
+def fit_spend_model(
+    rfm: pd.DataFrame, max_abs_corr: float = 0.3, max_customers: int = MAX_FIT_CUSTOMERS
+) -> FittedModel:
+    """Gamma-Gamma on repeat customers with positive spend (a fixed random sample of
+    `max_customers` above that); reports the independence check."""
     repeat = rfm[(rfm.frequency > 0) & (rfm.monetary_value > 0)]
     if len(repeat) < 10:
         raise FitError(f"gamma_gamma: only {len(repeat)} repeat customers with spend")
     correlation = spend_independence(rfm)
     notes = [f"corr(frequency, monetary_value) = {correlation:.3f}"]
+    if len(repeat) > max_customers:
+        notes.append(f"fitted on a random sample of {max_customers:,} of {len(repeat):,}")
+        repeat = repeat.sample(max_customers, random_state=0)
     grouped = repeat.groupby(["frequency", "monetary_value"]).size().rename("weight").reset_index()
     errors = []
     for penalizer in PENALIZERS:
+        nll = _spend_nll(grouped, penalizer)
+        optimum = minimise(nll, 3)
         fitter = GammaGammaFitter(penalizer_coef=penalizer)
-        try:
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore")
-                fitter.fit(
-                    grouped.frequency,
-                    grouped.monetary_value,
-                    weights=grouped.weight,
-                    initial_params=np.ones(3),
-                )
-        except _FIT_ERRORS as exc:
-            errors.append(f"penalizer {penalizer}: {exc}".splitlines()[0])
+        fitter.params_ = pd.Series(np.exp(optimum.log_params), index=["p", "q", "v"])
+        ll = -_spend_nll(grouped, 0.0)(optimum.log_params) * float(grouped.weight.sum())
+        if not math.isfinite(ll):
+            errors.append(f"penalizer {penalizer}: log-likelihood {ll}")
             continue
         params = _params("gamma_gamma", fitter)
-        w = grouped.weight.to_numpy(float)
-        nll = fitter._negative_log_likelihood(
-            np.log(list(fitter.params_.values)),
-            grouped.frequency.to_numpy(float),
-            grouped.monetary_value.to_numpy(float),
-            w,
-            0.0,
-        )
-        model = FittedModel(
-            "gamma_gamma", fitter, params, -float(nll) * float(w.sum()), penalizer, len(repeat)
-        )
+        model = FittedModel("gamma_gamma", fitter, params, float(ll), penalizer, len(repeat))
         model.notes = [*notes, *([f"converged only with penalizer {penalizer}"] * bool(penalizer))]
+        model.log_cov = log_param_covariance(nll, optimum.log_params, float(grouped.weight.sum()))
         if abs(correlation) > max_abs_corr:
             model.poor = True
             model.notes.append(
@@ -227,18 +273,19 @@ def fit_spend_model(rfm: pd.DataFrame, max_abs_corr: float = 0.3) -> FittedModel
         if params["q"] <= 1:
             model.poor = True
             model.notes.append("q <= 1: the population mean spend is undefined")
+        _report_search(model, optimum)
         _diagnose(model)
         return model
     raise FitError("gamma_gamma did not converge: " + "; ".join(errors))
 
 
-def _per_row(rfm: pd.DataFrame, compute) -> pd.DataFrame:
-    """Apply `compute(unique_rows) -> DataFrame` once per distinct (frequency, recency, T)."""
-    keys = ["frequency", "recency", "T"]
+def _per_key(rfm: pd.DataFrame, keys: list[str], compute) -> pd.DataFrame:
+    """Apply `compute(unique_rows) -> DataFrame` once per distinct value of `keys`."""
     unique = rfm[keys].drop_duplicates().reset_index(drop=True)
     inputs = unique.copy()
-    at_end = (inputs.recency >= inputs["T"]) & (inputs["T"] > 0)  # see fit_purchase_model
-    inputs.loc[at_end, "recency"] = inputs.loc[at_end, "T"] - 1e-6
+    if "recency" in keys:  # see fit_purchase_model
+        at_end = (inputs.recency >= inputs["T"]) & (inputs["T"] > 0)
+        inputs.loc[at_end, "recency"] = inputs.loc[at_end, "T"] - 1e-6
     with np.errstate(all="ignore"):
         values = compute(inputs)
     merged = rfm[keys].merge(pd.concat([unique, values], axis=1), on=keys, how="left")
@@ -246,22 +293,59 @@ def _per_row(rfm: pd.DataFrame, compute) -> pd.DataFrame:
     return merged.drop(columns=keys)
 
 
-def expected_purchases(fitter: Any, t: float, rfm: pd.DataFrame) -> pd.Series:
-    """Expected purchases in the next `t` time units, per customer."""
-    out = _per_row(
+RFM_KEYS = ["frequency", "recency", "T"]
+
+
+def p_alive(fitter: Any, rfm: pd.DataFrame) -> pd.Series:
+    """P(alive) per customer, computed once per distinct (frequency, recency, T)."""
+    out = _per_key(
         rfm,
+        RFM_KEYS,
         lambda u: pd.DataFrame(
             {
-                "e": np.asarray(
-                    fitter.conditional_expected_number_of_purchases_up_to_time(
-                        t, u.frequency, u.recency, u["T"]
-                    ),
+                "p": np.asarray(
+                    fitter.conditional_probability_alive(u.frequency, u.recency, u["T"]),
                     dtype=float,
                 )
             }
         ),
     )
-    return out.e
+    return out.p.clip(0.0, 1.0)
+
+
+def _pareto_if_alive(fitter: ParetoNBDFitter, t: float, x: np.ndarray, T: np.ndarray):
+    """Pareto/NBD's E[purchases in t | alive now], the closed form lifetimes multiplies by
+    P(alive) (Fader, Hardie & Lee 2005b, eq. 11); the limit s -> 1 is a logarithm."""
+    r, alpha, s, beta = fitter._unload_params("r", "alpha", "s", "beta")
+    rate = (r + x) * (beta + T) / (alpha + T)
+    if abs(s - 1.0) < 1e-9:
+        return rate * np.log((beta + T + t) / (beta + T))
+    return rate * (1.0 - ((beta + T) / (beta + T + t)) ** (s - 1.0)) / (s - 1.0)
+
+
+def purchases_if_alive(fitter: Any, times: list[float], rfm: pd.DataFrame) -> pd.DataFrame:
+    """Expected purchases in the next t time units of a customer who is alive now, for each t
+    in `times` (columns 0, 1, ...). In both models E[purchases | history] = P(alive) x this,
+    and this depends on (frequency, T) only, not on recency: computed once per distinct
+    (frequency, T), far fewer than the customers or their (frequency, recency, T) rows.
+    For BG/NBD it is lifetimes' own expectation at recency = T divided by P(alive) there."""
+
+    def compute(u: pd.DataFrame) -> pd.DataFrame:
+        x, T = u.frequency.to_numpy(float), u["T"].to_numpy(float)
+        if isinstance(fitter, ParetoNBDFitter):
+            return pd.DataFrame({i: _pareto_if_alive(fitter, t, x, T) for i, t in enumerate(times)})
+        alive = np.asarray(fitter.conditional_probability_alive(x, T, T), dtype=float)
+        expected = fitter.conditional_expected_number_of_purchases_up_to_time
+        return pd.DataFrame(
+            {i: np.asarray(expected(t, x, T, T), dtype=float) / alive for i, t in enumerate(times)}
+        )
+
+    return _per_key(rfm, ["frequency", "T"], compute)
+
+
+def expected_purchases(fitter: Any, t: float, rfm: pd.DataFrame) -> pd.Series:
+    """Expected purchases in the next `t` time units, per customer."""
+    return p_alive(fitter, rfm) * purchases_if_alive(fitter, [t], rfm)[0]
 
 
 def spend_holdout_metrics(predicted_spend: pd.Series, actual_spend: pd.Series) -> dict[str, float]:
@@ -341,30 +425,20 @@ def discounted_purchases_by_horizon(
     horizons: tuple[int, ...],
     time_unit_days: float,
     monthly_rate: float,
+    alive: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """Per horizon H (months): sum over i <= H of expected purchases in month i / (1 + rate)^i.
-
-    One pass over the months serves every horizon (column `m<H>`)."""
+    """Per horizon H (months): sum over i <= H of expected purchases in month i / (1 + rate)^i
+    (column `m<H>`), from one pass over the months on distinct (frequency, T)."""
     step = DAYS_PER_MONTH / time_unit_days
-
-    def compute(u: pd.DataFrame) -> pd.DataFrame:
-        total = np.zeros(len(u))
-        previous = np.zeros(len(u))
-        out = {}
-        for i in range(1, max(horizons) + 1):
-            cumulative = np.asarray(
-                fitter.conditional_expected_number_of_purchases_up_to_time(
-                    i * step, u.frequency, u.recency, u["T"]
-                ),
-                dtype=float,
-            )
-            total = total + (cumulative - previous) / (1.0 + monthly_rate) ** i
-            previous = cumulative
-            if i in horizons:
-                out[f"m{i}"] = total
-        return pd.DataFrame(out)
-
-    return _per_row(rfm, compute)
+    months = range(1, max(horizons) + 1)
+    cumulative = purchases_if_alive(fitter, [i * step for i in months], rfm).to_numpy()
+    increments = np.diff(cumulative, axis=1, prepend=0.0)
+    discount = 1.0 / (1.0 + monthly_rate) ** np.arange(1, len(months) + 1)
+    running = np.cumsum(increments * discount, axis=1)
+    alive = p_alive(fitter, rfm) if alive is None else alive
+    return pd.DataFrame(
+        {f"m{h}": alive.to_numpy() * running[:, h - 1] for h in horizons}, index=rfm.index
+    )
 
 
 def discounted_purchases(
@@ -376,6 +450,16 @@ def discounted_purchases(
     ]
 
 
+def expected_order_value(fitter: Any, rfm: pd.DataFrame) -> np.ndarray:
+    """Gamma-Gamma's expected spend per order, per customer (the population mean for
+    customers without repeat purchases)."""
+    monetary = rfm.monetary_value.where((rfm.monetary_value > 0) & (rfm.frequency > 0), 0.0)
+    with np.errstate(all="ignore"):
+        return np.asarray(
+            fitter.conditional_expected_average_profit(rfm.frequency, monetary), dtype=float
+        )
+
+
 def score_customers(
     rfm: pd.DataFrame,
     purchases: FittedModel,
@@ -385,42 +469,20 @@ def score_customers(
     assumptions: ClvAssumptions = ClvAssumptions(),
     acquisition_cost: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """Expected purchases, P(alive), expected order value and CLV (12 and 36 months).
+    """Expected purchases, P(alive), expected order value and CLV (12 and 36 months), and a
+    90% interval of the 36-month gross CLV under the parameters' estimation error.
 
     Gross CLV = discounted expected purchases x expected order value (Gamma-Gamma) x margin.
     Net CLV subtracts the expected service cost (last year's cost per year, for as long as the
     customer is alive, discounted) and the acquisition cost where known."""
     fitter = purchases.fitter
-    year = 365.0 / time_unit_days
-    out = pd.DataFrame(index=rfm.index)
-    out["frequency"] = rfm.frequency
-    out["recency"] = rfm.recency
-    out["tenure"] = rfm["T"]
-    out["monetary_value"] = rfm.monetary_value
-    per_row = _per_row(
-        rfm,
-        lambda u: pd.DataFrame(
-            {
-                "e365": np.asarray(
-                    fitter.conditional_expected_number_of_purchases_up_to_time(
-                        year, u.frequency, u.recency, u["T"]
-                    ),
-                    dtype=float,
-                ),
-                "p_alive": np.asarray(
-                    fitter.conditional_probability_alive(u.frequency, u.recency, u["T"]),
-                    dtype=float,
-                ),
-            }
-        ),
+    out = rfm[["frequency", "recency", "T", "monetary_value"]].rename(columns={"T": "tenure"})
+    alive = p_alive(fitter, rfm)
+    out["expected_purchases_365d"] = (
+        alive * purchases_if_alive(fitter, [365.0 / time_unit_days], rfm)[0]
     )
-    out["expected_purchases_365d"] = per_row.e365
-    out["p_alive"] = per_row.p_alive.clip(0.0, 1.0)
-    monetary = rfm.monetary_value.where((rfm.monetary_value > 0) & (rfm.frequency > 0), 0.0)
-    with np.errstate(all="ignore"):
-        out["expected_avg_order_value"] = np.asarray(
-            spend.fitter.conditional_expected_average_profit(rfm.frequency, monetary), dtype=float
-        )
+    out["p_alive"] = alive
+    out["expected_avg_order_value"] = expected_order_value(spend.fitter, rfm)
     yearly_service = service_cost_per_year.reindex(rfm.index).fillna(0.0).astype(float)
     acquisition = (
         acquisition_cost.reindex(rfm.index).fillna(0.0).astype(float)
@@ -428,16 +490,74 @@ def score_customers(
         else 0.0
     )
     d = assumptions.monthly_discount_rate
-    discounted = discounted_purchases_by_horizon(fitter, rfm, (12, 36), time_unit_days, d)
+    discounted = discounted_purchases_by_horizon(fitter, rfm, (12, 36), time_unit_days, d, alive)
     for months in (12, 36):
         gross = discounted[f"m{months}"] * out.expected_avg_order_value * assumptions.margin
         annuity = sum(1.0 / (1.0 + d) ** i for i in range(1, months + 1))
         service = yearly_service / 12.0 * annuity * out.p_alive
         out[f"clv_gross_{months}m"] = gross
         out[f"clv_net_{months}m"] = gross - service - acquisition
+    spread = clv_log_spread(rfm, purchases, spend, time_unit_days, d)
+    out["clv_gross_36m_p05"] = out.clv_gross_36m * np.exp(-spread)
+    out["clv_gross_36m_p95"] = out.clv_gross_36m * np.exp(spread)
     out["attrition_risk"] = 1.0 - out.p_alive
     out["purchase_model"] = purchases.name
     return out
+
+
+Z_90 = 1.6448536269514722  # the 95th percentile of the standard normal
+
+
+def _with_log_params(model: FittedModel, log_params: np.ndarray) -> Any:
+    """A copy of the model's lifetimes fitter with other (log, literature-unit) parameters."""
+    fitter = copy.copy(model.fitter)
+    fitter.params_ = pd.Series(np.exp(log_params), index=model.fitter.params_.index)
+    return fitter
+
+
+def _log_purchases_36m(fitter: Any, rfm: pd.DataFrame, unit: float, rate: float) -> np.ndarray:
+    """log of the discounted expected purchases over 36 months on a quarterly grid: enough for
+    the derivatives of the interval (a third of the monthly grid's cost)."""
+    step = 3 * DAYS_PER_MONTH / unit
+    cumulative = purchases_if_alive(fitter, [q * step for q in range(1, 13)], rfm).to_numpy()
+    increments = np.diff(cumulative, axis=1, prepend=0.0)
+    discount = 1.0 / (1.0 + rate) ** (3 * np.arange(1, 13))
+    with np.errstate(all="ignore"):
+        return np.log(p_alive(fitter, rfm).to_numpy() * (increments * discount).sum(axis=1))
+
+
+def clv_log_spread(
+    rfm: pd.DataFrame,
+    purchases: FittedModel,
+    spend: FittedModel,
+    time_unit_days: float,
+    monthly_rate: float,
+) -> pd.Series:
+    """Half the width of a 90% interval of log(36-month gross CLV) per customer under the
+    estimation error of the purchase and spend parameters: the delta method on
+    log CLV = log(discounted purchases) + log(order value), one-sided differences in each log
+    parameter, the two fits independent. It is the uncertainty of the estimate (narrow with
+    many customers), not the spread of the customer's own future purchases. NaN where a
+    covariance is unknown (parameters not identified)."""
+    if purchases.log_cov is None or spend.log_cov is None:
+        return pd.Series(np.nan, index=rfm.index)
+    h = 1e-4
+    variance = np.zeros(len(rfm))
+    parts = (
+        (purchases, lambda f: _log_purchases_36m(f, rfm, time_unit_days, monthly_rate)),
+        (spend, lambda f: np.log(expected_order_value(f, rfm))),
+    )
+    for model, log_value in parts:
+        base = log_value(model.fitter)
+        log_params = np.log(model.fitter.params_.to_numpy(float))
+        g = np.vstack(
+            [
+                (log_value(_with_log_params(model, log_params + step)) - base) / h
+                for step in h * np.eye(len(log_params))
+            ]
+        )
+        variance += np.einsum("ik,ij,jk->k", g, model.log_cov, g)
+    return pd.Series(Z_90 * np.sqrt(np.clip(variance, 0, None)), index=rfm.index)
 
 
 def _clean(value: Any) -> Any:
@@ -475,6 +595,7 @@ def model_run_record(
         "as_of_date": as_of,
         "fitted_at": dt.datetime.now().replace(microsecond=0),
         "parameters": to_json(model.params),
+        "standard_errors": to_json(model.standard_errors()),
         "time_unit": unit_name(time_unit_days),
         "calibration_end": calibration_end,
         "log_likelihood": model.log_likelihood,

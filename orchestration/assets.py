@@ -134,7 +134,14 @@ def customer_identity_map(context: dg.AssetExecutionContext, cif: CifResource):
             asset=MODEL_RUNS_KEY,
             blocking=False,
             description="the chosen models pass their holdout error thresholds (warning only)",
-        )
+        ),
+        dg.AssetCheckSpec(
+            "attrition_beats_baseline",
+            asset=MODEL_RUNS_KEY,
+            blocking=False,
+            description="the attrition classifier beats 1 - P(alive) on the holdout; where it "
+            "does not, the run scores with the baseline (warning only)",
+        ),
     ],
     name="customer_scoring",
 )
@@ -176,6 +183,13 @@ def customer_scoring(context: dg.AssetExecutionContext, cif: CifResource):
         description="poor fit: " + ", ".join(result.poor_fits)
         if result.poor_fits
         else f"holdout metrics within thresholds (chosen: {result.selected_model})",
+    )
+    yield dg.AssetCheckResult(
+        asset_key=MODEL_RUNS_KEY,
+        check_name="attrition_beats_baseline",
+        passed=result.attrition_fallback is None,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=result.attrition_fallback or "the classifier scores attrition",
     )
 
 

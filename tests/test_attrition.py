@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from models.attrition import calibration_table, features, lift_at
+from models.attrition import calibration_table, features, labels, lift_at
+from models.clv import fit_purchase_model
+from models.rfm import rfm_summary
 from models.scoring import ScoringConfig, run_scoring
 
 START = dt.date(2023, 1, 1)
@@ -76,13 +78,24 @@ def simulated():
 
 def test_attrition_is_validated_out_of_time_and_beats_p_alive(simulated):
     _, _, death, _, result, scores, runs = simulated
-    row = runs.set_index("model_name").loc["attrition_gbm"]
-    metrics = json.loads(row.holdout_metrics)
+    rows = runs.set_index("model_name")
+    row, baseline_row = rows.loc["attrition_gbm"], rows.loc["attrition_btyd_baseline"]
+    metrics, baseline = (json.loads(r.holdout_metrics) for r in (row, baseline_row))
     assert row.status == "ok", (row.notes, result.warnings)
-    assert metrics["validation_cut"] == "2024-07-05" and metrics["train_cut"] == "2024-01-07"
+    assert metrics["validation_cut"] == "2024-07-05"
+    assert metrics["train_cuts"] == ["2024-01-07", "2023-12-08", "2023-11-08"]
+    assert json.loads(row.parameters)["label"] == (
+        "no purchase and no engagement in the next 180 days"
+    )
     assert metrics["auc"] > 0.75 and metrics["top_decile_lift"] > 1.3
-    assert metrics["auc"] > metrics["auc_btyd_p_alive"]
-    assert len(metrics["calibration"]) == 10
+    # The baseline is scored on the same customers and label, and stored beside it.
+    assert baseline["customers"] == metrics["customers"]
+    assert baseline["base_rate"] == metrics["base_rate"]
+    assert metrics["auc_uplift_over_baseline"] == pytest.approx(metrics["auc"] - baseline["auc"])
+    assert metrics["auc"] > baseline["auc"] and row.selected and not baseline_row.selected
+    assert result.attrition_fallback is None
+    # deciles of ~150 customers: a binomial standard error of about 4 points each
+    assert len(metrics["calibration"]) == 10 and metrics["max_calibration_gap"] < 0.15
     # Against the truth: who had really dropped out by the as-of date.
     dead = pd.Series(
         [1 if k in death.index and death[k] <= AS_OF else 0 for k in scores.index],
@@ -90,6 +103,30 @@ def test_attrition_is_validated_out_of_time_and_beats_p_alive(simulated):
     )
     assert roc_auc_score(dead, scores.attrition_risk) > 0.8
     assert roc_auc_score(dead, scores.attrition_risk) > roc_auc_score(dead, 1 - scores.p_alive)
+
+
+def test_a_classifier_that_does_not_beat_the_baseline_is_not_used():
+    """A business that wants an AUC uplift of 0.5 over 1 - P(alive) does not get it here:
+    the run scores with the baseline, says so, and marks the baseline selected."""
+    tx, ix, _ = simulate(n=600, seed=4)
+    con = warehouse(tx, ix)
+    result = run_scoring(con, AS_OF, "fb", ScoringConfig(min_attrition_auc_uplift=0.5))
+    assert result.attrition_fallback is not None
+    assert "does not beat the BTYD baseline" in result.attrition_fallback
+    assert result.attrition_fallback in result.warnings
+    runs = con.execute(
+        "select model_name, status, selected from scores.model_runs where run_id = 'fb'"
+    ).df()
+    selected = dict(zip(runs.model_name, runs.selected, strict=True))
+    assert not selected["attrition_gbm"] and selected["attrition_btyd_baseline"]
+    scores = (
+        con.execute("select * from scores.customer_scores where as_of_date = ?", [AS_OF])
+        .df()
+        .set_index("customer_key")
+    )
+    bgnbd = fit_purchase_model(rfm_summary(con, AS_OF), "bgnbd")
+    expected = 1 - bgnbd.p_alive(rfm_summary(con, AS_OF))
+    assert np.allclose(scores.attrition_risk, expected.reindex(scores.index))
 
 
 def test_nothing_after_the_as_of_date_is_used(simulated):
@@ -132,11 +169,18 @@ def test_features_see_complaints_and_decline_only_up_to_the_cut():
     )
     f = features(con, dt.date(2024, 9, 30), 180)
     assert f.loc[1, "complaints_year"] == 2 and f.loc[1, "complaints_open"] == 2
+    assert f.loc[1, "worst_complaint_satisfaction"] == 1 and f.loc[1, "days_since_complaint"] == 60
+    # the last purchase (2024-09-01) came after the last call (2024-08-01)
+    assert f.loc[1, "days_since_engagement"] == 60 and f.loc[1, "engaged_since_purchase"] == 0
+    assert f.loc[1, "days_since_activity"] == 29
     # web before; web, app and the call centre in the last 180 days
     assert f.loc[1, "channels_prior"] == 1 and f.loc[1, "channels_recent"] == 3
     assert f.loc[1, "spend_recent"] == 40 and f.loc[1, "spend_prior"] == 50
     assert f.loc[2, "purchase_days"] == 1 and f.loc[2, "days_since_purchase"] == 60
     assert np.isnan(f.loc[2, "satisfaction_year"]) and f.loc[2, "complaints_year"] == 0
+    # Attrition = neither a purchase nor engagement in the horizon: customer 2 bought again.
+    assert labels(con, dt.date(2024, 9, 30), 180, f.index).to_dict() == {1: 1, 2: 0}
+    assert labels(con, dt.date(2024, 7, 15), 180, f.index).to_dict() == {1: 0, 2: 0}
 
 
 def test_short_history_falls_back_to_p_alive_with_a_warning():

@@ -1,7 +1,7 @@
 """Scoring, the model step between the dbt core and the marts: CLV (lifetimes) and attrition
 risk for every customer as of the run's date (run.py conducts the steps)."""
 
-from models.scoring.attrition_step import ATTRITION_MODEL
+from models.scoring.attrition_step import ATTRITION_BASELINE, ATTRITION_MODEL
 from models.scoring.config import (
     DBT_INPUTS,
     MODEL_RUNS_TABLE,
@@ -14,6 +14,7 @@ from models.scoring.run import run_scoring
 from models.scoring.store import ensure_scores_schema
 
 __all__ = [
+    "ATTRITION_BASELINE",
     "ATTRITION_MODEL",
     "DBT_INPUTS",
     "MODEL_RUNS_TABLE",

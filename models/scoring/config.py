@@ -20,7 +20,10 @@ class ScoringConfig:
     time_unit_days: float = 1.0
     max_holdout_error_pct: float = 25.0
     min_attrition_auc: float = 0.6
+    # Attrition = no purchase and no engagement in the next this many days.
     attrition_horizon_days: int = 180
+    # The classifier scores the run only if its holdout AUC beats 1 - P(alive)'s by more.
+    min_attrition_auc_uplift: float = 0.0
     assumptions: ClvAssumptions = field(default_factory=ClvAssumptions)
 
 
@@ -32,6 +35,9 @@ class ScoringResult:
     selected_model: str | None = None
     poor_fits: list[str] = field(default_factory=list)
     plots: list[Path] = field(default_factory=list)
+    # Set when the attrition classifier lost to 1 - P(alive) on the holdout (the warning check
+    # attrition_beats_baseline): why the baseline scored the run.
+    attrition_fallback: str | None = None
 
     @property
     def holdout_ok(self) -> bool:

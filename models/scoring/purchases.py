@@ -60,6 +60,7 @@ def validate(
     for name in PURCHASE_MODELS:
         cand = Candidate()
         try:
+            unidentified(name, out["bgnbd"].calibration if "bgnbd" in out else None)
             cand.calibration = fit_purchase_model(calibration, name)
         except FitError as exc:
             cand.status, cand.error = "not validated", str(exc)
@@ -74,6 +75,15 @@ def validate(
             cand.status = "poor fit"
         out[name] = cand
     return out
+
+
+def unidentified(name: str, bgnbd: FittedModel | None) -> None:
+    """Pareto/NBD is not fitted where the BG/NBD fit on the same data is degenerate: both
+    share the gamma-Poisson purchase part, and data that give BG/NBD no heterogeneity or
+    dropout to estimate (e.g. purchases at random) give Pareto/NBD none either, while its
+    hypergeometric likelihood costs seconds to search. Raises FitError to say so."""
+    if name == "pareto_nbd" and bgnbd is not None and bgnbd.poor:
+        raise FitError("pareto_nbd not fitted: not identified where BG/NBD is degenerate")
 
 
 def choose(candidates: dict[str, Candidate]) -> str | None:
@@ -98,6 +108,7 @@ def _refit_all(
     finals: dict[str, FittedModel] = {}
     for name in PURCHASE_MODELS:
         try:
+            unidentified(name, finals.get("bgnbd"))
             finals[name] = fit_purchase_model(rfm, name)
         except FitError as exc:
             candidates[name].status = "failed"

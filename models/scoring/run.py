@@ -7,7 +7,9 @@
 3. Gamma-Gamma is validated on holdout spend (expected purchases x expected order value) and
    refitted (spend.py).
 4. CLV for every customer from the chosen models, net of service and acquisition cost
-   (costs.py); attrition risk from a classifier validated out of time (attrition_step.py).
+   (costs.py); attrition risk from a classifier validated out of time against the BTYD
+   baseline 1 - P(alive), which scores the run where the classifier does not beat it
+   (attrition_step.py).
 5. One row per fitted model and run goes to `scores.model_runs` (parameters under their
    literature names, time unit, log-likelihood, holdout metrics, status); scores are
    historized per (customer_key, as_of_date) in `scores.customer_scores` (store.py).
@@ -25,7 +27,7 @@ import pandas as pd
 
 from models.clv import score_customers
 from models.rfm import holdout_actuals, rfm_summary
-from models.scoring.attrition_step import attrition_record, fit_attrition
+from models.scoring.attrition_step import attrition_records, fit_attrition
 from models.scoring.config import ScoringConfig, ScoringResult
 from models.scoring.costs import acquisition_cost, service_cost_per_year
 from models.scoring.purchases import PurchaseModel, RunStamp, choose_and_refit
@@ -71,7 +73,7 @@ def run_scoring(
     attrition = fit_attrition(con, as_of, config, result)
     if attrition is not None:
         scores["attrition_risk"] = attrition.risk.reindex(scores.index).fillna(1.0 - scores.p_alive)
-        records.append(attrition_record(attrition, run_id, as_of, config))
+        records += attrition_records(attrition, run_id, as_of, config)
     scores = scores.reset_index().rename(columns={"index": "customer_key"})
     scores.insert(1, "as_of_date", as_of)
     scores.insert(2, "run_id", run_id)

@@ -20,6 +20,8 @@ create table if not exists scores.customer_scores (
     primary key (customer_key, as_of_date)
 );
 alter table scores.customer_scores add column if not exists purchase_model varchar;
+alter table scores.customer_scores add column if not exists clv_gross_36m_p05 double;
+alter table scores.customer_scores add column if not exists clv_gross_36m_p95 double;
 create table if not exists scores.model_runs (
     run_id varchar not null,
     model_name varchar not null,
@@ -37,6 +39,7 @@ create table if not exists scores.model_runs (
 );
 alter table scores.model_runs add column if not exists selected boolean;
 alter table scores.model_runs add column if not exists calibration_parameters json;
+alter table scores.model_runs add column if not exists standard_errors json;
 """
 
 
