@@ -9,8 +9,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from orchestration.runner import run_nightly
-from tests.helpers import HISTORY_DAY1, customers, write
+from tests.helpers import HISTORY_DAY1, customers, nightly, write
 
 pytestmark = pytest.mark.slow
 AS_OF = HISTORY_DAY1  # 2024-06-30: long before the files are loaded (today)
@@ -56,7 +55,7 @@ def no_purchases(tmp_path_factory, dbt_manifest):
         }
     )
     write(root / "landing" / "helpdesk" / "interactions" / "i.csv", interactions)
-    report = run_nightly(settings(root))
+    report = nightly(settings(root))
     return root, report
 
 

@@ -14,7 +14,7 @@
 {% macro declared_identity(source_name, table_name, key) -%}
     {%- set found = namespace(value=none) -%}
     {%- if execute -%}
-        {%- for node in graph.sources.values() -%}
+        {%- for node in graph.get("sources", {}).values() -%}
             {%- if node.source_name == source_name and node.name == table_name -%}
                 {%- set found.value = (node.meta.get("identity") or {}).get(key) -%}
             {%- endif -%}
