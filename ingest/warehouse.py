@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -58,3 +59,22 @@ def table_row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         "select schema_name, table_name, estimated_size from duckdb_tables() where not internal"
     ).fetchall()
     return {f"{schema}.{table}": int(size) for schema, table, size in rows}
+
+
+# The run's two clocks, read by the dbt models at run time (macros/as_of.sql) rather than
+# compiled into them: the parsed dbt project is then the same for every run.
+OPEN_KNOWLEDGE = dt.datetime(9999, 12, 31)
+
+
+def write_run_context(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, as_known_at: dt.datetime | None = None
+) -> None:
+    """meta.run_context: one row with the business date and the knowledge time of the run."""
+    con.execute("create schema if not exists meta")
+    con.execute(
+        "create or replace table meta.run_context (as_of date not null, "
+        "as_known_at timestamp not null)"
+    )
+    con.execute(
+        "insert into meta.run_context values (?, ?)", [as_of, as_known_at or OPEN_KNOWLEDGE]
+    )

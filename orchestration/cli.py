@@ -223,7 +223,7 @@ def ui(
 ) -> None:
     """Start the Dagster UI on 127.0.0.1 over the same definitions as `cif run`."""
     from orchestration.dbt_project import prepare_manifest
-    from orchestration.runner import dagster_instance
+    from orchestration.instance import dagster_instance
 
     settings = CifSettings.load(landing=landing, warehouse=warehouse, exports=exports)
     prepare_manifest()

@@ -23,7 +23,7 @@ from dagster_dbt import (
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
 from ingest.layouts import DBT_PROJECT_DIR
-from ingest.warehouse import drop_derived_relations, table_row_counts
+from ingest.warehouse import drop_derived_relations, table_row_counts, write_run_context
 from models.identity import TABLES as IDENTITY_TABLES
 from orchestration.dbt_project import dbt_args, invoke, parsed_manifest
 from orchestration.resources import CifResource
@@ -70,13 +70,15 @@ def _build(context: dg.AssetExecutionContext, cif: CifResource, tag: str) -> Ite
             with cif.connect(context) as con:
                 dropped = drop_derived_relations(con, keep=IDENTITY_TABLES)
             context.log.info(f"full refresh: dropped {len(dropped)} derived relations")
+    with cif.connect(context) as con:
+        write_run_context(con, cif.as_of_date, cif.as_known_at_time)
     target = Path(dbt_project().project_dir) / "target" / "runs" / f"{context.run.run_id}-{tag}"
     results: list[dict] = []
     errors: list[str] = []
     try:
         outcome = invoke(
             dbt_args(args, target, variables),
-            manifest=parsed_manifest(variables),
+            manifest=parsed_manifest(Path(variables["warehouse_path"])),
             callbacks=[lambda event: _collect(event, results, errors)],
         )
         yield from _dagster_events(context, cif, results, target)

@@ -16,6 +16,7 @@ import dagster as dg
 import duckdb
 
 from ingest.warehouse import connection
+from orchestration.instance import fast_run_history
 from orchestration.settings import CifSettings
 from orchestration.warehouse import WorkingCopy, WriterLock, clean_stale_work
 
@@ -52,6 +53,10 @@ class CifResource(dg.ConfigurableResource):
     full_refresh: bool = False
     include_pii: bool = False
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if context.instance is not None and context.instance.root_directory:
+            fast_run_history(Path(context.instance.root_directory))
+
     @classmethod
     def from_settings(cls, settings: CifSettings) -> CifResource:
         return cls(
@@ -74,13 +79,14 @@ class CifResource(dg.ConfigurableResource):
     def as_of_date(self) -> dt.date:
         return dt.date.fromisoformat(self.as_of) if self.as_of else dt.date.today()
 
+    @property
+    def as_known_at_time(self) -> dt.datetime | None:
+        return dt.datetime.fromisoformat(self.as_known_at) if self.as_known_at else None
+
     def dbt_vars(self, context: dg.AssetExecutionContext) -> dict[str, str]:
-        """What dbt needs to know about this run."""
-        return {
-            "warehouse_path": str(self.warehouse_path(context)),
-            "as_of": self.as_of_date.isoformat(),
-            "as_known_at": self.as_known_at or "9999-12-31 00:00:00",
-        }
+        """What dbt needs on its command line: the file it builds. The run's clocks are in
+        meta.run_context (`write_run_context`), not vars, so that one parse serves every run."""
+        return {"warehouse_path": str(self.warehouse_path(context))}
 
     @property
     def published_path(self) -> Path:

@@ -16,6 +16,7 @@ from typing import Any
 
 import dagster as dg
 
+from orchestration.instance import dagster_instance
 from orchestration.jobs import NIGHTLY_JOB, step_labels
 from orchestration.resources import CifResource, claim_warehouse, release_run
 from orchestration.run_log import RunLog
@@ -23,16 +24,6 @@ from orchestration.run_report import EVENTS, RunReport, collect_report, finish_r
 from orchestration.settings import CifSettings
 from orchestration.warehouse import WarehouseBusyError, WorkingCopy, WriterLock
 from quality.figures import customers_in_360
-
-
-def dagster_instance(settings: CifSettings) -> dg.DagsterInstance:
-    """The persistent instance beside the warehouse (run history for `cif ui`)."""
-    home = settings.dagster_home
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
-    return dg.DagsterInstance.from_config(str(home))
 
 
 def run_nightly(

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ingest.loader import SUMMARY_COLUMNS
-from orchestration.runner import RunReport
+from orchestration.run_report import RunReport
 
 
 def print_summary(console: Console, report: RunReport) -> None:

@@ -68,6 +68,9 @@ class WriterLock:
         self.release()
 
 
+WORKING_NAME = "cif.duckdb"
+
+
 @dataclass(frozen=True)
 class WorkingCopy:
     """The private copy of the warehouse that one run writes."""
@@ -81,7 +84,9 @@ class WorkingCopy:
 
     @property
     def path(self) -> Path:
-        return self.folder / self.published.name
+        # One name whatever the published file is called: DuckDB names the catalog after the
+        # file, and dbt's parsed project (parsed once per process) names relations "cif".
+        return self.folder / WORKING_NAME
 
     @property
     def _origin_file(self) -> Path:

@@ -240,7 +240,7 @@ def test_a_run_killed_midway_changes_nothing_and_the_next_run_finishes_the_work(
     ) == [(1,)]
     assert [p.name for p in work.iterdir()] == []  # the dead run's copy was cleaned up
     # and the run history no longer shows the killed run as running
-    from orchestration.runner import dagster_instance
+    from orchestration.instance import dagster_instance
     from orchestration.settings import CifSettings
 
     settings = CifSettings(warehouse=wh, landing=root / "landing").resolved()

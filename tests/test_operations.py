@@ -130,7 +130,8 @@ def test_the_quality_report_puts_failures_first_with_table_check_rows_and_exampl
 def test_runs_left_started_by_a_killed_process_are_marked_failed(tmp_path):
     from dagster._core.storage.dagster_run import DagsterRun
 
-    from orchestration.runner import close_abandoned_runs, dagster_instance
+    from orchestration.instance import dagster_instance
+    from orchestration.runner import close_abandoned_runs
 
     settings = CifSettings(warehouse=tmp_path / "wh" / "cif.duckdb").resolved()
     instance = dagster_instance(settings)
