@@ -52,6 +52,15 @@ def _parse_date(value: str | None, name: str) -> dt.date | None:
         raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
 
 
+def _settings_or_exit(**overrides: object) -> CifSettings:
+    """The settings, or exit 2 naming what is wrong (a bad CIF_ROLE, a reserved file name)."""
+    try:
+        return CifSettings.load(**overrides)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def generate(
     out: Annotated[Path, typer.Option("--out", help="Landing zone to write")] = Path("landing"),
@@ -159,37 +168,51 @@ def export(
     ] = None,
     file_format: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
     include_pii: Annotated[
-        bool, typer.Option("--include-pii", help="Keep personal data columns")
+        bool,
+        typer.Option(
+            "--include-pii",
+            help="Personal data as your role sees it [env CIF_ROLE: agent or admin] instead of "
+            "pseudonymised",
+        ),
     ] = False,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Folder name (default: today)")
     ] = None,
 ) -> None:
-    """Write every mart of the published warehouse for BI tools (and manifest.json)."""
+    """Write every mart of the published warehouse for BI tools (and manifest.json): personal
+    data pseudonymised or generalised, unless --include-pii (then as CIF_ROLE sees it)."""
+    from ingest.privacy import AccessDenied
     from orchestration.exports import export_published
 
     if file_format not in ("parquet", "csv"):
         raise typer.BadParameter("use parquet or csv", param_hint="--format")
-    settings = CifSettings.load(
+    settings = _settings_or_exit(
         warehouse=warehouse, exports=out, as_of=_parse_date(as_of, "--as-of")
     )
     if not settings.warehouse.exists():
         err.print(f"[red]No warehouse at {settings.warehouse}.[/red] Run `cif run` first.")
         raise typer.Exit(2)
-    result = export_published(
-        settings.warehouse,
-        settings.exports,
-        settings.as_of,
-        f"export-{dt.datetime.now():%Y%m%dT%H%M%S}",
-        include_pii=include_pii,
-        file_format=file_format,
-    )
+    try:
+        result = export_published(
+            settings.warehouse,
+            settings.exports,
+            settings.as_of,
+            f"export-{dt.datetime.now():%Y%m%dT%H%M%S}",
+            include_pii=include_pii,
+            file_format=file_format,
+            role=settings.role,
+        )
+    except AccessDenied as exc:
+        err.print(f"[red]{exc}.[/red] Set CIF_ROLE=agent or admin if you are one.")
+        raise typer.Exit(2) from None
     for table, rows in result.tables.items():
         console.print(f"{table}: {rows:,} rows")
-    console.print(
-        f"Exported {len(result.tables)} tables to {result.folder}"
-        + ("" if include_pii else " (personal data left out; --include-pii to keep it)")
+    shown = (
+        f"personal data as the {result.role} role sees it"
+        if include_pii
+        else "personal data pseudonymised or generalised; --include-pii for your role's view"
     )
+    console.print(f"Exported {len(result.tables)} tables to {result.folder} ({shown})")
 
 
 @app.command()

@@ -29,17 +29,18 @@ def run_command(
     cwd: Path | None = None,
     timeout: float = 900,
     ignoring_sigterm: bool = False,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """Run `command` without the caller's CIF_* environment and stdin, its output going to
     files rather than pipes: a helper process that outlives it (Dagster's compute-log `tail`)
     cannot keep the test waiting for the end of a pipe, and under pytest-xdist stdin is the
     worker's channel to the controller. `ignoring_sigterm` starts it the way a parent that
-    ignores SIGTERM would."""
+    ignores SIGTERM would. `env` adds variables (CIF_ROLE...) to the clean environment."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         done = subprocess.run(
             command,
             cwd=cwd,
-            env=clean_env(),
+            env={**clean_env(), **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
@@ -56,11 +57,15 @@ def run_command(
 
 
 def run_cif(
-    *args: str, cwd: Path, timeout: float = 900, ignoring_sigterm: bool = False
+    *args: str,
+    cwd: Path,
+    timeout: float = 900,
+    ignoring_sigterm: bool = False,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """`cif ARGS` in a fresh process (see run_command)."""
     return run_command(
-        [sys.executable, "-m", "orchestration.cli", *args], cwd, timeout, ignoring_sigterm
+        [sys.executable, "-m", "orchestration.cli", *args], cwd, timeout, ignoring_sigterm, env
     )
 
 

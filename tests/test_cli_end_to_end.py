@@ -125,7 +125,8 @@ def test_exports_leave_personal_data_out_and_match_the_manifest(site):
         assert len(frame) == table["rows"]
         assert list(frame.columns) == [c["name"] for c in table["columns"]]
     c360 = pd.read_parquet(latest / "customer_360.parquet")
-    assert not {"first_name", "last_name", "email", "phone", "date_of_birth"} & set(c360.columns)
+    assert "date_of_birth" not in c360.columns and "postcode_district" in c360.columns
+    assert not c360.email.str.contains("@", na=False).any()  # pseudonyms (tests/test_privacy.py)
     assert any(c["check"] == "gx_customer_360" and c["passed"] for c in manifest["checks"])
 
 
@@ -183,14 +184,16 @@ def test_a_second_concurrent_run_stops_at_once(site):
     assert "being written by another run (run someone-else" in busy.stderr
 
 
-def test_export_command_can_include_pii_as_csv(site):
+def test_export_command_includes_pii_as_csv_for_an_admin_only(site):
     root, _ = site
-    result = cif(
-        "export", "--out", "bi", "--format", "csv", "--include-pii", "--as-of", AS_OF, cwd=root
-    )
+    args = ("export", "--out", "bi", "--format", "csv", "--include-pii", "--as-of", AS_OF)
+    refused = run_cif(*args, cwd=root)  # no CIF_ROLE: an analyst
+    assert refused.returncode == 2 and "analyst role may not export" in refused.stderr
+    result = run_cif(*args, cwd=root, env={"CIF_ROLE": "admin"})
     assert result.returncode == 0, result.stderr
     frame = pd.read_csv(root / "bi" / AS_OF / "customer_360.csv")
-    assert {"first_name", "email"} <= set(frame.columns)
+    assert {"first_name", "email", "date_of_birth"} <= set(frame.columns)
+    assert frame.email.str.contains("@", na=False).any()
     assert len(frame) == customers_in_360(root / "warehouse" / "cif.duckdb")
 
 
