@@ -182,7 +182,7 @@ def masked_sql(expr: str, name: str, kind: str | None, role: str, hasher: Hasher
     if how == PSEUDONYM:
         return f"case when {expr} is null then null else {hasher.sql(expr)} end as {ident}"
     each = "split_part(x, ':', 1) || ':' || " + hasher.sql("substr(x, strpos(x, ':') + 1)")
-    joined = f"array_to_string(list_transform(string_split({expr}, ', '), x -> {each}), ', ')"
+    joined = f"array_to_string(list_transform(string_split({expr}, ', '), lambda x: {each}), ', ')"
     return f"case when {expr} is null then null else {joined} end as {ident}"
 
 

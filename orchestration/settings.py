@@ -90,6 +90,11 @@ class CifSettings:
         return self.warehouse.parent / "reports"
 
     @property
+    def audit_log(self) -> Path:
+        """Every frontline lookup of personal data: who, when, which customer, which role."""
+        return self.warehouse.parent / "audit" / "lookups.jsonl"
+
+    @property
     def dagster_home(self) -> Path:
         """Run history lives beside the warehouse, so `cif run` and `cif ui` share it."""
         return self.warehouse.parent / ".dagster"

@@ -167,8 +167,8 @@ select
             then 'Lapsed: no purchase for ' || {{ dbt.cast('days_since_last_purchase', text) }}
             || ' days (more than {{ var("lifecycle_lapsed_days") }}).'
         when life_cycle_stage = 'at risk' or attrition_risk >= {{ var('next_step_high_risk') }}
-            then 'At risk (' || {{ dbt.cast('cast(round(100 * attrition_risk) as integer)', text) }}
-            || '%, ' || life_cycle_stage || '): keep the ' || value_segment || ' customer.'
+            then 'Attrition risk ' || {{ dbt.cast('cast(round(100 * attrition_risk) as integer)', text) }}
+            || '%, life cycle ' || life_cycle_stage || ': keep this ' || value_segment || ' customer.'
         when revenue_attainment < 1
             then 'Key account at ' || {{ dbt.cast('cast(round(100 * revenue_attainment) as integer)', text) }}
             || '% of its revenue target for ' || current_period || ': grow the relationship.'
