@@ -1,0 +1,123 @@
+"""Frontline lookups at scale: `find` and `show` latency (p50, p95, max) per kind of query.
+
+    .venv/bin/python bench/bench_frontline.py --customers 100000 [--workdir DIR]
+    .venv/bin/python bench/bench_frontline.py --warehouse warehouse/cif.duckdb
+
+Without --warehouse, generates `--customers` over two years and runs the nightly job (into
+`--workdir`, kept, or a temporary folder). Then samples customers and times, through the same
+service as `cif customer find|show` and `cif serve` (a fresh read-only connection per lookup,
+audit log written): find by exact name, by name with a typo, by e-mail, phone, national id,
+source number, and show (as an agent). Prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+from rich.console import Console
+from rich.table import Table
+
+from frontline.service import Frontline
+from ingest.privacy import pii_columns, pseudonym_key
+from orchestration.dbt_project import MANIFEST, prepare_manifest
+from orchestration.settings import CifSettings
+
+END = dt.date(2025, 6, 30)
+
+
+def build(customers: int, workdir: Path) -> Path:
+    from ingest.demo.generator import generate
+    from orchestration.definitions import build_definitions
+    from orchestration.runner import run_nightly
+
+    landing = workdir / "landing"
+    if not landing.exists():
+        generate(landing, customers=customers, start=END - dt.timedelta(days=730), end=END)
+    settings = CifSettings.load(
+        landing=landing,
+        warehouse=workdir / "warehouse" / "cif.duckdb",
+        exports=workdir / "x",
+        as_of=END,
+    )
+    if not settings.warehouse.exists():
+        report = run_nightly(settings, build_definitions(settings))
+        if not report.ok:
+            raise SystemExit(report.explanation())
+    return settings.warehouse
+
+
+def samples(warehouse: Path, n: int) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(
+            "select customer_key, first_name, last_name, email, phone, national_id, "
+            "(select any_value(source_customer_id) from core.customer_identity_map m "
+            " where m.customer_key = d.customer_key) from core.dim_customer d "
+            "where is_current and last_name is not null and email is not null "
+            f"and phone is not null and national_id is not null using sample {int(n)} rows (reservoir, 7)"
+        ).fetchall()
+
+
+def queries(row: tuple) -> dict[str, str]:
+    _, first, last, email, phone, national_id, source_id = row
+    typo = last[:2] + last[3:] if len(last) > 4 else last + "e"
+    return {
+        "find: name": f"{first} {last}",
+        "find: name with a typo": f"{first} {typo}",
+        "find: e-mail": email,
+        "find: phone": "0" + phone[3:],
+        "find: national id": national_id,
+        "find: source number": source_id,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--warehouse", type=Path, help="measure this warehouse instead")
+    parser.add_argument("--lookups", type=int, default=50, help="customers sampled")
+    args = parser.parse_args()
+    prepare_manifest()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_frontline_"))
+    warehouse = args.warehouse or build(args.customers, workdir)
+    service = Frontline(
+        warehouse,
+        pii_columns(MANIFEST)["customer_360"],
+        pseudonym_key(warehouse),
+        workdir / "bench_audit.jsonl",
+    )
+    times: dict[str, list[float]] = {}
+    for row in samples(warehouse, args.lookups):
+        for label, text in queries(row).items():
+            started = time.perf_counter()
+            found = service.find(text, "agent", "bench", "bench")
+            times.setdefault(label, []).append(time.perf_counter() - started)
+            assert any(c["customer_key"] == row[0] for c in found), (label, text)
+        started = time.perf_counter()
+        service.show(row[0], "agent", "bench", "bench")
+        times.setdefault("show (agent)", []).append(time.perf_counter() - started)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        customers = con.execute("select count(*) from marts.customer_360").fetchone()[0]
+    table = Table(title=f"Frontline lookups, {customers:,} customers, {args.lookups} each")
+    for column in ("lookup", "p50 ms", "p95 ms", "max ms"):
+        table.add_column(column, justify="left" if column == "lookup" else "right")
+    for label, values in times.items():
+        values.sort()
+        p95 = values[min(len(values) - 1, int(0.95 * len(values)))]
+        table.add_row(
+            label,
+            f"{1000 * statistics.median(values):.0f}",
+            f"{1000 * p95:.0f}",
+            f"{1000 * values[-1]:.0f}",
+        )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
