@@ -95,19 +95,19 @@ signs as (
             when days_since_last_purchase > {{ var('lifecycle_at_risk_days') }}
                 or days_since_last_purchase > 2 * usual_gap_days
                 then 'no purchase for ' || {{ dbt.cast('days_since_last_purchase', text) }} || ' days'
-                || coalesce(
-                    ' (usually every ' || {{ dbt.cast('cast(round(usual_gap_days) as integer)', text) }} || ')', ''
-                )
+                    || coalesce(
+                        ' (usually every ' || {{ dbt.cast('cast(round(usual_gap_days) as integer)', text) }} || ')', ''
+                    )
         end as sign_silence,
         case
             when spend_change <= -{{ var('next_step_spend_drop') }}
                 then 'spend down ' || {{ dbt.cast('cast(round(-100 * spend_change) as integer)', text) }}
-                || '% on the year before'
+                    || '% on the year before'
         end as sign_spend,
         case
             when experience_rating = 'poor'
                 then 'poor experience score ('
-                || {{ dbt.cast('cast(round(experience_score) as integer)', text) }} || '/100)'
+                    || {{ dbt.cast('cast(round(experience_score) as integer)', text) }} || '/100)'
         end as sign_experience
     from facts
 ),
@@ -140,8 +140,8 @@ select
         when attrition_risk is null then 'Not scored: no purchase history yet.'
         when warning_signs = ''
             then risk_level || ' risk ('
-            || {{ dbt.cast('cast(round(100 * attrition_risk) as integer)', text) }}
-            || '%): no warning sign; the model weighs tenure and purchase rhythm.'
+                || {{ dbt.cast('cast(round(100 * attrition_risk) as integer)', text) }}
+                || '%): no warning sign; the model weighs tenure and purchase rhythm.'
         else risk_level || ' risk ('
             || {{ dbt.cast('cast(round(100 * attrition_risk) as integer)', text) }}
             || '%): ' || warning_signs || '.'
@@ -162,16 +162,16 @@ select
     case
         when open_complaints > 0
             then {{ dbt.cast('open_complaints', text) }} || ' complaint(s) open, the oldest since '
-            || {{ dbt.cast('oldest_open_on', text) }} || ': resolve it before anything else.'
+                || {{ dbt.cast('oldest_open_on', text) }} || ': resolve it before anything else.'
         when life_cycle_stage = 'lapsed'
             then 'Lapsed: no purchase for ' || {{ dbt.cast('days_since_last_purchase', text) }}
-            || ' days (more than {{ var("lifecycle_lapsed_days") }}).'
+                || ' days (more than {{ var("lifecycle_lapsed_days") }}).'
         when life_cycle_stage = 'at risk' or attrition_risk >= {{ var('next_step_high_risk') }}
             then 'Attrition risk ' || {{ dbt.cast('cast(round(100 * attrition_risk) as integer)', text) }}
-            || '%, life cycle ' || life_cycle_stage || ': keep this ' || value_segment || ' customer.'
+                || '%, life cycle ' || life_cycle_stage || ': keep this ' || value_segment || ' customer.'
         when revenue_attainment < 1
             then 'Key account at ' || {{ dbt.cast('cast(round(100 * revenue_attainment) as integer)', text) }}
-            || '% of its revenue target for ' || current_period || ': grow the relationship.'
+                || '% of its revenue target for ' || current_period || ': grow the relationship.'
         when life_cycle_stage = 'prospect' then 'No purchase yet: offer a first product.'
         else 'Life cycle ' || coalesce(life_cycle_stage, 'unknown') || ', ' || value_segment
             || ': offer the next product.'
