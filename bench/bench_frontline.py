@@ -1,13 +1,16 @@
 """Frontline lookups at scale: `find` and `show` latency (p50, p95, max) per kind of query.
 
     .venv/bin/python bench/bench_frontline.py --customers 100000 [--workdir DIR]
-    .venv/bin/python bench/bench_frontline.py --warehouse warehouse/cif.duckdb
+    .venv/bin/python bench/bench_frontline.py --warehouse warehouse/cif.duckdb [--lookups 50]
 
 Without --warehouse, generates `--customers` over two years and runs the nightly job (into
 `--workdir`, kept, or a temporary folder). Then samples customers and times, through the same
-service as `cif customer find|show` and `cif serve` (a fresh read-only connection per lookup,
-audit log written): find by exact name, by name with a typo, by e-mail, phone, national id,
-source number, and show (as an agent). Prints a table.
+service as `cif serve` (one process; the published file attached read-only for each lookup and
+detached after it; audit log written): find by exact name, by name with a typo, by e-mail,
+phone, national id, source number; show (as an agent); and find by the misspelt name + show,
+the issue's target (p95 under 200 ms at 1M customers). Each found customer is checked. The
+first lookup of a process also starts DuckDB (tens of ms, paid once by `cif serve`, per
+command by `cif customer`): it is timed alone, before the table.
 """
 
 from __future__ import annotations
@@ -76,6 +79,12 @@ def queries(row: tuple) -> dict[str, str]:
     }
 
 
+def timed(lookup, *args):
+    started = time.perf_counter()
+    result = lookup(*args)
+    return result, time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100_000)
@@ -92,19 +101,28 @@ def main() -> None:
         pseudonym_key(warehouse),
         workdir / "bench_audit.jsonl",
     )
+    _, first = timed(service.find, "1", "agent", "bench", "bench")
     times: dict[str, list[float]] = {}
     for row in samples(warehouse, args.lookups):
         for label, text in queries(row).items():
-            started = time.perf_counter()
-            found = service.find(text, "agent", "bench", "bench")
-            times.setdefault(label, []).append(time.perf_counter() - started)
+            found, seconds = timed(service.find, text, "agent", "bench", "bench")
+            times.setdefault(label, []).append(seconds)
             assert any(c["customer_key"] == row[0] for c in found), (label, text)
-        started = time.perf_counter()
-        service.show(row[0], "agent", "bench", "bench")
-        times.setdefault("show (agent)", []).append(time.perf_counter() - started)
+        view, seconds = timed(service.show, row[0], "agent", "bench", "bench")
+        assert view and view["customer_key"] == row[0]
+        times.setdefault("show (agent)", []).append(seconds)
+        # what the target is about: a caller's name, misspelt, found, then the customer shown
+        times.setdefault("find (name with a typo) + show", []).append(
+            times["find: name with a typo"][-1] + seconds
+        )
     with duckdb.connect(str(warehouse), read_only=True) as con:
         customers = con.execute("select count(*) from marts.customer_360").fetchone()[0]
-    table = Table(title=f"Frontline lookups, {customers:,} customers, {args.lookups} each")
+    print_table(times, f"Frontline lookups, {customers:,} customers, {args.lookups} each")
+    print(f"First lookup of the process (starts DuckDB): {1000 * first:.0f} ms")
+
+
+def print_table(times: dict[str, list[float]], title: str) -> None:
+    table = Table(title=title)
     for column in ("lookup", "p50 ms", "p95 ms", "max ms"):
         table.add_column(column, justify="left" if column == "lookup" else "right")
     for label, values in times.items():

@@ -19,6 +19,15 @@ from ingest.privacy import Hasher, masked_sql
 RECENT = 10  # transactions and interactions shown
 GOLDEN = ["first_name", "last_name", "email", "phone", "date_of_birth", "national_id"]
 ADDRESS = ["address_line", "postcode", "city", "country"]
+SCORES = [
+    "as_of_date",
+    "clv_net_12m",
+    "clv_net_36m",
+    "clv_gross_36m",
+    "p_alive",
+    "attrition_risk",
+    "expected_purchases_365d",
+]
 
 
 def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any]) -> list[dict]:
@@ -42,7 +51,8 @@ class CustomerView:
         self.kinds = kinds  # customer_360's declaration: column -> kind
         self.role = role
         self.hasher = Hasher(key)
-        self.as_of = as_of or self.published_as_of()
+        self.published = self.published_as_of()  # the run whose verdicts are shown
+        self.as_of = as_of or self.published
         self.cutoff = dt.datetime.combine(self.as_of + dt.timedelta(days=1), dt.time())
 
     def published_as_of(self) -> dt.date:
@@ -76,7 +86,8 @@ class CustomerView:
         found = self.q(
             f"select {self.select(GOLDEN + ADDRESS)}, valid_from from core.dim_customer "
             "where customer_key = $k and valid_from < $cutoff "
-            "and (valid_to is null or valid_to >= $cutoff) order by valid_from desc limit 1",
+            # one version is valid at a time; without `limit` DuckDB reads the table once
+            "and (valid_to is null or valid_to >= $cutoff) order by valid_from desc",
             k=key,
         )
         return found[0] if found else {}
@@ -120,14 +131,12 @@ class CustomerView:
     def accounts(self, key: int) -> list[dict]:
         """Accounts the customer held a role on at the cut-off, with every holder's role."""
         return self.q(
-            "with mine as (select source_system, account_id from core.fct_account_roles "
-            "where customer_key = $k and valid_from < $cutoff "
-            "and (valid_to is null or valid_to >= $cutoff)) "
-            "select r.account_id, r.product, r.customer_key, r.holder_role, r.opened_on, "
-            "r.closed_on, r.customer_key = $k as is_this_customer "
-            "from core.fct_account_roles r inner join mine using (source_system, account_id) "
-            "where r.valid_from < $cutoff and (r.valid_to is null or r.valid_to >= $cutoff) "
-            "order by r.account_id, r.customer_key = $k desc, r.holder_role",
+            "select distinct account_id, product, holder_key as customer_key, holder_role, opened_on, "
+            "closed_on, holder_key = $k as is_this_customer from frontline.customer_accounts "
+            "where customer_key = $k and customer_valid_from < $cutoff "
+            "and (customer_valid_to is null or customer_valid_to >= $cutoff) "
+            "and valid_from < $cutoff and (valid_to is null or valid_to >= $cutoff) "
+            "order by account_id, holder_key = $k desc, holder_role",
             k=key,
         )
 
@@ -170,13 +179,13 @@ class CustomerView:
         )
 
     def scores(self, key: int) -> dict:
+        """The latest scores up to the cut-off (all None before the customer was first scored)."""
         found = self.q(
-            "select as_of_date, clv_net_12m, clv_net_36m, clv_gross_36m, p_alive, attrition_risk,"
-            " expected_purchases_365d from scores.customer_scores where customer_key = $k "
+            f"select {', '.join(SCORES)} from scores.customer_scores where customer_key = $k "
             "and as_of_date < cast($cutoff as date) order by as_of_date desc limit 1",
             k=key,
         )
-        return found[0] if found else {}
+        return found[0] if found else dict.fromkeys(SCORES)
 
     def run_verdicts(self, key: int) -> dict:
         """The published run's next step, attrition reason and key-account status."""
@@ -184,12 +193,12 @@ class CustomerView:
             "select n.next_step, n.next_step_rule, n.next_step_reason, n.attrition_reason, "
             "n.risk_level, c.value_segment, c.clv_percentile, c.is_key_account, "
             "k.key_criteria, k.current_period, k.revenue_target, k.revenue_actual, "
-            "k.revenue_attainment, k.products_target, k.products_actual, k.as_of_date "
+            "k.revenue_attainment, k.products_target, k.products_actual "
             "from marts.customer_360 c left join marts.customer_next_steps n using (customer_key) "
             "left join marts.key_accounts k using (customer_key) where c.customer_key = $k",
             k=key,
         )
-        return found[0] if found else {}
+        return {**(found[0] if found else {}), "as_of_date": self.published}
 
 
 def show(

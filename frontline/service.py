@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from frontline import audit, search
 from frontline.customer import CustomerView, rows, show
-from frontline.reader import published
+from frontline.reader import PublishedWarehouse
 from ingest.privacy import Hasher, check_role
 
 CARD = ["first_name", "last_name", "email", "phone", "postcode", "city"]
@@ -21,11 +21,15 @@ class Frontline:
     kinds: Mapping[str, str]  # customer_360's personal-data declaration: column -> kind
     key: bytes  # the pseudonym key
     audit_log: Path
+    reader: PublishedWarehouse = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reader", PublishedWarehouse(self.warehouse))
 
     def find(self, text: str, role: str, user: str, channel: str, limit: int = 10) -> list[dict]:
         """Customers `text` may mean, best first, each as a card the role may see."""
         check_role(role)
-        with published(self.warehouse) as con:
+        with self.reader.lookup() as con:
             matches = search.find(con, text, limit, personal=role != "analyst")
             view = CustomerView(con, self.kinds, role, self.key, None)
             cards = {
@@ -33,7 +37,7 @@ class Frontline:
                 for r in rows(
                     con,
                     f"select customer_key, household_key, value_segment, {view.select(CARD)} "
-                    "from marts.customer_360 where list_contains($keys, customer_key)",
+                    "from marts.customer_360 where customer_key in (select unnest($keys))",
                     {"keys": [m.customer_key for m in matches]},
                 )
             }
@@ -56,7 +60,7 @@ class Frontline:
         self, customer_key: int, role: str, user: str, channel: str, as_of: dt.date | None = None
     ) -> dict | None:
         check_role(role)
-        with published(self.warehouse) as con:
+        with self.reader.lookup() as con:
             view = show(con, customer_key, self.kinds, role, self.key, as_of)
         audit.record(
             self.audit_log,
@@ -73,7 +77,7 @@ class Frontline:
     def household(self, household_key: int, role: str, user: str, channel: str) -> list[dict]:
         """The members of a household, as cards."""
         check_role(role)
-        with published(self.warehouse) as con:
+        with self.reader.lookup() as con:
             view = CustomerView(con, self.kinds, role, self.key, None)
             members = rows(
                 con,

@@ -65,7 +65,7 @@ def render_customer(view: dict) -> str:
             else ""
         ),
         f"  Next step: {_fmt(verdicts.get('next_step'))} - {_fmt(verdicts.get('next_step_reason'))}"
-        f" (rule {_fmt(verdicts.get('next_step_rule'))})",
+        f" (rule {_fmt(verdicts.get('next_step_rule'))}, run of {_fmt(verdicts.get('as_of_date'))})",
     ]
     house = view["household"]
     lines = head + value

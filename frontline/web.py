@@ -1,7 +1,7 @@
 """`cif serve`: the frontline as server-rendered web pages (Starlette, Jinja2 templates).
 
-Search box, customer page and household page, "as of" a date. Each request opens the
-published warehouse read-only for the length of the lookup (frontline.reader), so the server
+Search box, customer page and household page, "as of" a date. Each request attaches the
+published warehouse read-only for the length of its lookup (frontline.reader), so the server
 never blocks a nightly run and serves a newly published warehouse without a restart.
 
 Who is looking: the server is started for a role (CIF_ROLE). An authenticating proxy in front

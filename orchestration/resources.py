@@ -40,7 +40,6 @@ class CifResource(dg.ConfigurableResource):
     as_of: str = ""
     as_known_at: str = ""
     full_refresh: bool = False
-    include_pii: bool = False
 
     @classmethod
     def from_settings(cls, settings: CifSettings) -> CifResource:
@@ -48,7 +47,6 @@ class CifResource(dg.ConfigurableResource):
             landing=str(settings.landing),
             warehouse=str(settings.warehouse),
             exports=str(settings.exports),
-            include_pii=settings.include_pii,
         )
 
     @classmethod

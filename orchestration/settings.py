@@ -29,7 +29,6 @@ class CifSettings:
     as_of: dt.date = field(default_factory=dt.date.today)
     as_known_at: dt.datetime | None = None  # only rows loaded by then are used (None: all)
     full_refresh: bool = False  # rebuild every derived table from raw
-    include_pii: bool = False
     role: str = "analyst"  # who is looking: agent, analyst or admin (ingest/privacy.py)
     nightly_cron: str = "0 2 * * *"  # when the schedule runs the nightly job
     timezone: str = "UTC"

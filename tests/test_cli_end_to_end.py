@@ -15,6 +15,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from frontline.service import Frontline
+from ingest.privacy import pii_columns, pseudonym_key
+from orchestration.dbt_project import MANIFEST
 from orchestration.warehouse import WriterLock
 from tests.helpers import DEMO_END, clean_env, processes_mentioning, run_cif
 
@@ -130,14 +133,34 @@ def test_exports_leave_personal_data_out_and_match_the_manifest(site):
     assert any(c["check"] == "gx_customer_360" and c["passed"] for c in manifest["checks"])
 
 
-def test_a_rerun_with_no_new_files_changes_nothing(site):
+def test_a_rerun_with_no_new_files_changes_nothing_and_lookups_go_on_meanwhile(site):
     root, _ = site
     wh = root / "warehouse" / "cif.duckdb"
     keys_before = query(wh, "select * from core.customer_identity_map order by all")
     batches_before = query(wh, "select count(*) from meta.load_batches")
+    frontline = Frontline(wh, pii_columns(MANIFEST)["customer_360"], pseudonym_key(wh), root / "a")
+    someone = keys_before[0][2]
+    runs_seen, lookups = [], []
+
+    def look_up() -> None:  # as `cif serve` does, between the run's start and its publishing
+        started = time.monotonic()
+        assert someone in [
+            c["customer_key"] for c in frontline.find(str(someone), "agent", "t", "t")
+        ]
+        assert frontline.show(someone, "agent", "t", "t")["verdicts"]["next_step"]
+        with frontline.reader.lookup() as con:
+            runs_seen.append(
+                con.execute("select count(distinct run_id) from scores.model_runs").fetchone()[0]
+            )
+        lookups.append(time.monotonic() - started)
+
     # started by a parent that ignores SIGTERM: the run still leaves no helper process behind
-    again = run_cif("run", "--as-of", AS_OF, cwd=root, ignoring_sigterm=True)
+    again = run_cif("run", "--as-of", AS_OF, cwd=root, ignoring_sigterm=True, meanwhile=look_up)
     assert again.returncode == 0, again.stdout + again.stderr
+    # never blocked by the run; then the same reader sees the newly published warehouse
+    assert len(lookups) >= 5 and max(lookups) < 5, lookups
+    look_up()
+    assert runs_seen[-1] == runs_seen[0] + 1, runs_seen
     assert processes_mentioning(str(root / "warehouse" / ".dagster")) == []
     assert query(wh, "select count(*) from meta.load_batches") == batches_before
     keys_after = query(

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -27,7 +28,9 @@ from frontline import audit
 from frontline.service import Frontline
 from ingest.privacy import Hasher, pii_columns, pseudonym_key, role_views
 from orchestration.dbt_project import MANIFEST
-from tests.helpers import DEMO_END, clean_env, run_cif, write
+from orchestration.exports import export_published
+from orchestration.settings import CifSettings
+from tests.helpers import DEMO_END, clean_env, nightly, run_cif, write
 
 pytestmark = pytest.mark.slow
 AS_OF = DEMO_END.isoformat()
@@ -43,6 +46,9 @@ LANDED = {
     "birth_date": {"birth_dt", "birthdate", "date_of_birth"},
     "address": {"street", "address_line"},
 }
+# Towns are not personal values (the issue's list), and exports keep them; a word that is both
+# a town and a surname ("Brookfield") is a town in a cell that holds exactly a town's name.
+LOCALITY = {"city", "town"}
 EMAIL = re.compile(r"[^\s@,;]+@[^\s@,;]+\.[a-z]{2,}", re.I)
 PHONE_RUN = re.compile(r"\+?\d[\d ()-]{7,}\d")
 
@@ -62,13 +68,16 @@ def read_landed(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, sep=sep, dtype=str)
 
 
+def landed_frames(landing: Path):
+    for path in landing.glob("*/*/*"):
+        if not path.parts[-3].startswith("_"):  # _truth: the generator's answers, not a source
+            yield read_landed(path)
+
+
 def landed_personal_values(landing: Path) -> dict[str, set[str]]:
     """Every personal value of the landing files, normalised for comparison."""
     found: dict[str, set[str]] = {kind: set() for kind in LANDED}
-    for path in landing.glob("*/*/*"):
-        if path.parts[-3].startswith("_"):
-            continue
-        frame = read_landed(path)
+    for frame in landed_frames(landing):
         for column in frame.columns:
             values = [str(v).strip() for v in frame[column].dropna() if str(v).strip()]
             kind = next((k for k, cols in LANDED.items() if column.lower() in cols), None)
@@ -81,6 +90,16 @@ def landed_personal_values(landing: Path) -> dict[str, set[str]]:
     found["name"] |= {w for name in full if len(name.split()) == 2 for w in name.split()}
     found["full_name"] = {name for name in full if len(name) > 6}
     return {kind: {v for v in values if v} for kind, values in found.items()}
+
+
+def landed_towns(landing: Path) -> set[str]:
+    return {
+        str(v).strip().lower()
+        for frame in landed_frames(landing)
+        for column in frame.columns
+        if column.lower() in LOCALITY
+        for v in frame[column].dropna()
+    }
 
 
 def normalise(kind: str, value: str) -> str:
@@ -98,13 +117,15 @@ def normalise(kind: str, value: str) -> str:
     return value.lower()
 
 
-def leaks(cells: list[str], personal: dict[str, set[str]]) -> list[str]:
+def leaks(
+    cells: list[str], personal: dict[str, set[str]], towns: set[str] = frozenset()
+) -> list[str]:
     """The cells that hold a landed personal value (as a word, or inside longer text)."""
     found = []
     long_values = personal["email"] | personal["address"] | personal["full_name"]
     for cell in cells:
         text = cell.lower()
-        words = set(re.split(r"[\s,;:|/]+", text))
+        words = set() if text.strip() in towns else set(re.split(r"[\s,;:|/]+", text))
         digits = {re.sub(r"\D", "", run)[-9:] for run in PHONE_RUN.findall(cell)}
         alnum = re.sub(r"[^A-Za-z0-9]", "", cell).upper()
         if (
@@ -123,12 +144,80 @@ def cells_of(frame: pd.DataFrame) -> list[str]:
     return [str(v) for column in frame.columns for v in frame[column].dropna().unique()]
 
 
+def land_a_customer_with_an_open_complaint(landing: Path) -> None:
+    """A hand-written canonical-layout source: a regular customer whose complaint of June 10
+    is still open on the as-of date (the demo resolves every complaint), and an older one that
+    was resolved three days after it was made."""
+    crm = landing / "frontline_crm"
+    write(
+        crm / "customers" / "customers.csv",
+        pd.DataFrame(
+            {
+                "source_customer_id": ["OC-1"],
+                "first_name": ["Ophelia"],
+                "last_name": ["Marchbanks"],
+                "date_of_birth": ["1968-04-12"],
+                "email": ["o.marchbanks@example.org"],
+                "phone": ["+44 7700 900123"],
+                "address_line": ["12 Lantern Row"],
+                "city": ["Kingsbridge"],
+                "postcode": ["KB4 9ZZ"],
+                "national_id": ["QQ123456C"],
+                "updated_at": ["2024-03-01T10:00:00"],
+            }
+        ),
+    )
+    days = ["2024-03-04", "2024-06-11", "2024-09-20", "2024-12-02", "2025-03-14", "2025-06-02"]
+    write(
+        crm / "transactions" / "transactions.csv",
+        pd.DataFrame(
+            {
+                "transaction_id": [f"OC-T{i}" for i in range(len(days))],
+                "source_customer_id": "OC-1",
+                "occurred_at": days,
+                "amount": ["84.50"] * len(days),
+                "currency": "GBP",
+                "channel": "branch",
+                "product": "savings",
+            }
+        ),
+    )
+    write(
+        crm / "interactions" / "interactions.csv",
+        pd.DataFrame(
+            {
+                "interaction_id": ["OC-I1", "OC-I2", "OC-I3"],
+                "source_customer_id": "OC-1",
+                "occurred_at": [
+                    "2024-11-02T09:30:00",
+                    "2025-01-15T14:00:00",
+                    "2025-06-10T11:15:00",
+                ],
+                "channel": "phone",
+                "interaction_type": ["complaint", "service", "complaint"],
+                "is_complaint": ["true", "false", "true"],
+                "resolved_at": ["2024-11-05T16:00:00", "", ""],
+                "satisfaction": ["2", "4", "1"],
+            }
+        ),
+    )
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, demo_landing, dbt_manifest) -> Path:
+    """The demo and the hand-written source, through one nightly run, laid out as `cif run`
+    lays out its defaults (so `cif` commands run in this folder find them)."""
     root = tmp_path_factory.mktemp("frontline")
     shutil.copytree(demo_landing, root / "landing")
-    run = run_cif("run", "--as-of", AS_OF, cwd=root)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    land_a_customer_with_an_open_complaint(root / "landing")
+    settings = CifSettings(
+        landing=root / "landing",
+        warehouse=root / "warehouse" / "cif.duckdb",
+        exports=root / "exports",
+        as_of=DEMO_END,
+    ).resolved()
+    report = nightly(settings)
+    assert report.ok, report.explanation()
     return root
 
 
@@ -137,6 +226,11 @@ def personal(site) -> dict[str, set[str]]:
     values = landed_personal_values(site / "landing")
     assert min(len(v) for v in values.values()) > 20, {k: len(v) for k, v in values.items()}
     return values
+
+
+@pytest.fixture(scope="module")
+def towns(site) -> set[str]:
+    return landed_towns(site / "landing")
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +265,7 @@ def someone(site) -> dict:
     return dict(zip(names, row, strict=True))
 
 
-def test_no_landed_personal_value_in_the_default_export(site, personal):
+def test_no_landed_personal_value_in_the_default_export(site, personal, towns):
     latest = site / "exports" / "latest"
     manifest = json.loads((latest / "manifest.json").read_text())
     assert manifest["role"] == "analyst" and manifest["include_pii"] is False
@@ -180,23 +274,22 @@ def test_no_landed_personal_value_in_the_default_export(site, personal):
     found = {}
     for path in files:
         if path.suffix == ".parquet":
-            found[path.name] = leaks(cells_of(pd.read_parquet(path)), personal)
+            found[path.name] = leaks(cells_of(pd.read_parquet(path)), personal, towns)
     found["manifest.json"] = leaks(
-        re.findall(r'"([^"]*)"', (latest / "manifest.json").read_text()), personal
+        re.findall(r'"([^"]*)"', (latest / "manifest.json").read_text()), personal, towns
     )
     assert not {name: cells[:5] for name, cells in found.items() if cells}
     # and the oracle does see them where they are allowed: an admin's export
-    admin = run_cif(
-        "export", "--out", "admin_bi", "--include-pii", cwd=site, env={"CIF_ROLE": "admin"}
+    warehouse = site / "warehouse" / "cif.duckdb"
+    export_published(
+        warehouse, site / "admin_bi", DEMO_END, "admin", include_pii=True, role="admin"
     )
-    assert admin.returncode == 0, admin.stderr
-    c360 = pd.read_parquet(next((site / "admin_bi").glob("*/customer_360.parquet")))
-    assert (
-        len(leaks(cells_of(c360[["email", "phone", "national_id", "last_name"]]), personal)) > 100
-    )
+    c360 = pd.read_parquet(site / "admin_bi" / AS_OF / "customer_360.parquet")
+    shown = cells_of(c360[["email", "phone", "national_id", "last_name", "address_line"]])
+    assert len(leaks(shown, personal, towns)) > 100
 
 
-def test_no_landed_personal_value_in_the_analyst_view(site, personal):
+def test_no_landed_personal_value_in_the_analyst_view(site, personal, towns):
     warehouse = site / "warehouse" / "cif.duckdb"
     with duckdb.connect() as con:
         tables = role_views(
@@ -204,7 +297,7 @@ def test_no_landed_personal_value_in_the_analyst_view(site, personal):
         )
         assert "customer_360" in tables and "customer_next_steps" in tables
         found = {
-            t: leaks(cells_of(con.execute(f"select * from marts.{t}").df()), personal)
+            t: leaks(cells_of(con.execute(f"select * from marts.{t}").df()), personal, towns)
             for t in tables
         }
         c360 = con.execute("select * from marts.customer_360").df()
@@ -303,6 +396,30 @@ def test_show_gathers_the_frontline_view(service, someone, site):
     )
 
 
+def test_an_open_complaint_comes_first_and_is_open_only_from_its_day(service):
+    found = service.find("Ophelia Marchbanks", "agent", "ann", "test")
+    assert [c["matched_on"] for c in found[:1]] == ["name"] and found[0]["score"] == 1
+    key = found[0]["customer_key"]
+    view = service.show(key, "agent", "ann", "test")
+    complaints = [(str(c["occurred_at"]), c["is_open"]) for c in view["complaints"]]
+    assert complaints == [("2025-06-10 11:15:00", True), ("2024-11-02 09:30:00", False)]
+    assert [t["amount"] for t in view["transactions"]] == [84.5] * 6
+    verdicts = view["verdicts"]
+    assert (verdicts["next_step"], verdicts["next_step_rule"]) == (
+        "resolve the complaint",
+        "resolve_complaint",
+    )
+    assert verdicts["next_step_reason"].startswith(
+        "1 complaint(s) open, the oldest since 2025-06-10"
+    )
+    # the day after the first complaint it was still open, and the second not yet made
+    then = service.show(key, "agent", "ann", "test", as_of=dt.date(2024, 11, 3))
+    assert [(str(c["occurred_at"]), c["is_open"]) for c in then["complaints"]] == [
+        ("2024-11-02 09:30:00", True)
+    ]
+    assert len(then["transactions"]) == 3
+
+
 def test_an_old_key_resolves_after_a_merge(site, service, tmp_path, someone):
     merged = tmp_path / "cif.duckdb"
     shutil.copyfile(site / "warehouse" / "cif.duckdb", merged)
@@ -382,10 +499,31 @@ def server(site):
     proc.wait(timeout=30)
 
 
-def get(url: str, role: str = "admin") -> str:
+def get(url: str, role: str = "admin") -> tuple[int, str]:
     request = urllib.request.Request(url, headers={"X-CIF-Role": role, "X-CIF-User": "t"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return response.read().decode()
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_the_pages_as_of_a_date_the_household_and_refusals(server, service):
+    key = service.find("Ophelia Marchbanks", "agent", "t", "test")[0]["customer_key"]
+    status, today = get(f"{server}/customer/{key}", "agent")
+    assert (
+        status == 200 and "resolve the complaint" in today and "o.marchbanks@example.org" in today
+    )
+    assert today.count("2025-06-10 11:15:00") == 2  # a complaint and an interaction
+    status, then = get(f"{server}/customer/{key}?as_of=2024-11-03", "agent")
+    assert status == 200 and "as of 2024-11-03" in then and "2024-11-02 09:30:00" in then
+    assert "2025-06-10 11:15:00" not in then and "from the run of 2025-06-30" in then
+    household = service.show(key, "agent", "t", "test")["household"]["household_key"]
+    status, house = get(f"{server}/household/{household}", "agent")
+    assert status == 200 and f'href="/customer/{key}"' in house and "Marchbanks" in house
+    assert get(f"{server}/customer/{key}", "auditor")[0] == 403
+    assert get(f"{server}/customer/{key}?as_of=yesterday", "agent")[0] == 403
+    assert get(f"{server}/customer/987654321", "agent")[0] == 404
 
 
 def browser():
@@ -438,41 +576,3 @@ def test_the_page_in_a_real_browser_shows_each_role_what_it_may_see(server, some
     assert someone["national_id"] in seen["admin"] and someone["birth"].isoformat() in seen["admin"]
     assert someone["email"] not in seen["analyst"] and someone["last_name"] not in seen["analyst"]
     assert (ARTIFACTS / "frontline_agent.png").stat().st_size > 10_000
-
-
-def test_a_lookup_during_a_nightly_run_is_not_blocked_and_sees_the_new_warehouse(
-    site, server, service
-):
-    write(
-        site / "landing" / "frontline_crm" / "customers" / "new.csv",
-        pd.DataFrame(
-            {
-                "source_customer_id": ["NEW-1"],
-                "first_name": ["Quentin"],
-                "last_name": ["Zabriskie"],
-                "email": ["q.zabriskie@example.org"],
-                "updated_at": ["2025-06-29T10:00:00"],
-            }
-        ),
-    )
-    assert "q.zabriskie@example.org" not in get(f"{server}/?q=Quentin+Zabriskie", "agent")
-    night = subprocess.Popen(
-        [sys.executable, "-m", "orchestration.cli", "run", "--as-of", AS_OF],
-        cwd=site,
-        env=clean_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    lookups = []
-    while night.poll() is None:
-        started = time.monotonic()
-        page = get(f"{server}/customer/1", "agent")
-        cards = service.find("1", "agent", "t", "test")
-        lookups.append(time.monotonic() - started)
-        assert "Suggested next step" in page and cards
-        time.sleep(0.5)
-    assert night.returncode == 0
-    assert len(lookups) >= 5 and max(lookups) < 10, lookups
-    # the server picks up the newly published warehouse without a restart
-    assert "q.zabriskie@example.org" in get(f"{server}/?q=Quentin+Zabriskie", "agent")

@@ -57,7 +57,8 @@ open_complaints as (
         count(*) as open_complaints,
         cast(min(occurred_at) as date) as oldest_open_on
     from {{ ref('int_customer_touches') }}
-    where is_complaint and resolved_at is null
+    -- resolved after the as-of date: still open then
+    where is_complaint and (resolved_at is null or resolved_at >= {{ as_of_cutoff() }})
     group by customer_key
 ),
 
@@ -177,3 +178,5 @@ select
             || ': offer the next product.'
     end as next_step_reason
 from explained
+-- clustered by customer: looking up one customer (the frontline) reads only its row groups
+order by customer_key
