@@ -56,13 +56,15 @@ def build(customers: int, workdir: Path) -> Path:
 
 
 def samples(warehouse: Path, n: int) -> list[tuple]:
+    """`n` people with every identifier (sampled after the filter, not before it)."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(
-            "select customer_key, first_name, last_name, email, phone, national_id, "
-            "(select any_value(source_customer_id) from core.customer_identity_map m "
+            "select * from (select customer_key, first_name, last_name, email, phone, "
+            "national_id, (select any_value(source_customer_id) from core.customer_identity_map m"
             " where m.customer_key = d.customer_key) from core.dim_customer d "
-            "where is_current and last_name is not null and email is not null "
-            f"and phone is not null and national_id is not null using sample {int(n)} rows (reservoir, 7)"
+            "where is_current and first_name is not null and last_name is not null "
+            "and email is not null and phone is not null and national_id is not null) "
+            f"using sample {int(n)} rows (reservoir, 7)"
         ).fetchall()
 
 
@@ -103,11 +105,16 @@ def main() -> None:
     )
     _, first = timed(service.find, "1", "agent", "bench", "bench")
     times: dict[str, list[float]] = {}
-    for row in samples(warehouse, args.lookups):
+    missed: dict[str, int] = {}
+    people = samples(warehouse, args.lookups)
+    for row in people:
         for label, text in queries(row).items():
             found, seconds = timed(service.find, text, "agent", "bench", "bench")
             times.setdefault(label, []).append(seconds)
-            assert any(c["customer_key"] == row[0] for c in found), (label, text)
+            if row[0] not in [c["customer_key"] for c in found]:
+                # only a name may be shared by more customers than a page shows
+                assert label.startswith("find: name") and len(found) == 10, (label, text)
+                missed[label] = missed.get(label, 0) + 1
         view, seconds = timed(service.show, row[0], "agent", "bench", "bench")
         assert view and view["customer_key"] == row[0]
         times.setdefault("show (agent)", []).append(seconds)
@@ -117,8 +124,10 @@ def main() -> None:
         )
     with duckdb.connect(str(warehouse), read_only=True) as con:
         customers = con.execute("select count(*) from marts.customer_360").fetchone()[0]
-    print_table(times, f"Frontline lookups, {customers:,} customers, {args.lookups} each")
+    print_table(times, f"Frontline lookups, {customers:,} customers, {len(people)} each")
     print(f"First lookup of the process (starts DuckDB): {1000 * first:.0f} ms")
+    for label, count in missed.items():
+        print(f"{label}: {count} of {len(people)} not among the first 10 found (a common name)")
 
 
 def print_table(times: dict[str, list[float]], title: str) -> None:
