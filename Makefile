@@ -6,7 +6,7 @@ LANDING ?= $(or $(CIF_LANDING),landing)
 DEMO_CUSTOMERS ?= 2000
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test setup lint clean
+.PHONY: run test setup lint clean browser
 
 ## make run: set up, generate demo data if the landing zone is empty, run the nightly job
 run: $(STAMP)
@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/cif run --landing $(LANDING)
 
 ## make test: set up, lint, run the whole test suite (two workers, one test file each at a time)
-test: $(STAMP) lint
+test: $(STAMP) lint browser
 	@echo "==> Running the test suite"
 	$(BIN)/pytest -n 2 --dist loadfile
 
@@ -30,6 +30,16 @@ lint: $(STAMP)
 	$(BIN)/sqlfluff lint dbt_project/models dbt_project/tests --disable-progress-bar
 
 setup: $(STAMP)
+
+## browser: headless Chromium for the frontline's browser test (Debian packages, as root);
+## without it that test skips and says why.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "==> Installing chromium and chromium-driver (browser test)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+			|| echo "==> Could not install Chromium: the browser test will skip"; \
+	else echo "==> No Chromium and not root with apt-get: the browser test will skip"; fi
 
 $(STAMP): requirements.lock pyproject.toml
 	@echo "==> Creating $(VENV) with the pinned dependencies (requirements.lock)"

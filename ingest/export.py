@@ -2,8 +2,9 @@
 
 Layout: `<out>/<as_of>/` and `<out>/latest/` are symlinks to a complete, immutable version
 folder `<out>/.versions/<as_of>--<run_id>/`; they are switched with one rename, so a reader
-never sees half an export. Columns declared personal (`meta.pii` in the dbt yml) are left out
-unless PII is asked for.
+never sees half an export. Columns declared personal (`meta.pii` in the dbt yml) are written as
+the export's role may see them (ingest/privacy.py): by default an analyst's view, pseudonymised
+or generalised, with no personal value in clear.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import duckdb
 
+from ingest.privacy import HIDDEN, Hasher, masked_sql, treatment
 from ingest.sql import quote_ident, quote_literal
 
 MARTS_SCHEMA = "marts"
@@ -29,25 +31,8 @@ KEEP_VERSIONS = 3
 class ExportResult:
     folder: Path
     tables: dict[str, int] = field(default_factory=dict)
-    excluded_pii: dict[str, list[str]] = field(default_factory=dict)
-
-
-def pii_columns(manifest_path: Path) -> dict[str, set[str]]:
-    """Personal columns per model name, from the dbt manifest (`meta.pii: true`)."""
-    manifest = json.loads(manifest_path.read_text())
-    result: dict[str, set[str]] = {}
-    for node in manifest.get("nodes", {}).values():
-        if node.get("resource_type") != "model":
-            continue
-        cols = {
-            name
-            for name, col in (node.get("columns") or {}).items()
-            if (col.get("meta") or {}).get("pii")
-            or (col.get("config", {}).get("meta") or {}).get("pii")
-        }
-        if cols:
-            result[node["name"]] = cols
-    return result
+    excluded_pii: dict[str, list[str]] = field(default_factory=dict)  # hidden from the role
+    role: str = "analyst"
 
 
 def mart_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -95,29 +80,46 @@ def _export_table(
     con: duckdb.DuckDBPyConnection,
     table: str,
     folder: Path,
-    excluded_pii: set[str],
+    kinds: dict[str, str],
+    role: str,
+    hasher: Hasher | None,
     file_format: str,
 ) -> dict[str, Any]:
-    """Write one mart without the excluded columns; returns its manifest entry."""
+    """Write one mart as `role` may see it; returns its manifest entry."""
     columns = _columns(con, table)
-    excluded = sorted(excluded_pii & {c for c, _ in columns})
-    kept = [(c, t) for c, t in columns if c not in excluded]
-    target = folder / f"{table}.{file_format}"
-    select = ", ".join(
-        _csv_safe(c) if file_format == "csv" and t == "VARCHAR" else quote_ident(c) for c, t in kept
+    source = f"{MARTS_SCHEMA}.{quote_ident(table)}"
+    masked = ", ".join(
+        part
+        for c, _ in columns
+        if (part := masked_sql(quote_ident(c), c, kinds.get(c), role, hasher))
     )
+    kept = con.execute(f"describe select {masked} from {source}").fetchall()
+    select = ", ".join(
+        _csv_safe(c) if file_format == "csv" and t == "VARCHAR" else quote_ident(c)
+        for c, t, *_ in kept
+    )
+    target = folder / f"{table}.{file_format}"
     options = (
         "(format parquet, compression zstd)" if file_format == "parquet" else "(format csv, header)"
     )
-    source = f"{MARTS_SCHEMA}.{quote_ident(table)}"
-    con.execute(f"copy (select {select} from {source}) to {quote_literal(str(target))} {options}")
+    con.execute(
+        f"copy (select {select} from (select {masked} from {source})) "
+        f"to {quote_literal(str(target))} {options}"
+    )
     row = con.execute(f"select count(*) from {source}").fetchone()
+    personal = {c: kind for c, _ in columns if (kind := kinds.get(c))}
     return {
         "table": table,
         "file": target.name,
         "rows": int(row[0]) if row else 0,
-        "columns": [{"name": c, "type": t} for c, t in kept],
-        "pii_columns_excluded": excluded,
+        "columns": [{"name": c, "type": t} for c, t, *_ in kept],
+        "personal_data": [
+            {"column": c, "kind": kind, "shown_as": treatment(kind, role)}
+            for c, kind in personal.items()
+        ],
+        "pii_columns_excluded": sorted(
+            c for c, kind in personal.items() if treatment(kind, role) == HIDDEN
+        ),
     }
 
 
@@ -126,12 +128,15 @@ def export_marts(
     out: Path,
     as_of: dt.date,
     run_id: str,
-    pii: dict[str, set[str]],
-    include_pii: bool = False,
+    pii: dict[str, dict[str, str]],
+    role: str = "analyst",
+    key: bytes | None = None,
     file_format: str = "parquet",
     checks: Iterable[dict[str, Any]] = (),
 ) -> ExportResult:
-    """Write every mart and manifest.json, then switch `<as_of>` and `latest` to them."""
+    """Write every mart as `role` may see it (pseudonyms under `key`) and manifest.json, then
+    switch `<as_of>` and `latest` to them. Which role an export may carry is decided by the
+    caller (ingest.privacy.export_role)."""
     if file_format not in ("parquet", "csv"):
         raise ValueError(f"unknown export format {file_format!r} (parquet or csv)")
     versions = out / ".versions"
@@ -139,10 +144,9 @@ def export_marts(
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
+    hasher = Hasher(key) if key else None
     tables = [
-        _export_table(
-            con, table, partial, set() if include_pii else pii.get(table, set()), file_format
-        )
+        _export_table(con, table, partial, pii.get(table, {}), role, hasher, file_format)
         for table in mart_tables(con)
     ]
     manifest = {
@@ -150,7 +154,8 @@ def export_marts(
         "run_id": run_id,
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "format": file_format,
-        "include_pii": include_pii,
+        "role": role,
+        "include_pii": role != "analyst",
         "tables": tables,
         "checks": list(checks),
     }
@@ -166,6 +171,7 @@ def export_marts(
         excluded_pii={
             t["table"]: t["pii_columns_excluded"] for t in tables if t["pii_columns_excluded"]
         },
+        role=role,
     )
 
 

@@ -27,7 +27,7 @@ def connection(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
         con.close()
 
 
-DERIVED_SCHEMAS = ("staging", "intermediate", "core", "marts")
+DERIVED_SCHEMAS = ("staging", "intermediate", "core", "marts", "frontline")
 
 
 def drop_derived_relations(con: duckdb.DuckDBPyConnection, keep: Iterable[str] = ()) -> list[str]:

@@ -230,19 +230,21 @@ def _checks_of_run(context: dg.AssetExecutionContext) -> list[dict]:
 def marts_export(context: dg.AssetExecutionContext, cif: CifResource) -> dg.MaterializeResult:
     """Export the marts
 
-    Every mart of the published warehouse for BI tools, with manifest.json."""
+    Every mart of the published warehouse for BI tools, with manifest.json, always as an
+    analyst sees it (personal data pseudonymised or generalised): the nightly run never exports
+    personal data in clear; `cif export --include-pii` does, for a role allowed to."""
     result = export_published(
         cif.published_path,
         Path(cif.exports),
         cif.as_of_date,
         context.run.run_id,
-        include_pii=cif.include_pii,
         checks=_checks_of_run(context),
     )
     return dg.MaterializeResult(
         metadata={
             "folder": str(result.folder),
             "tables": dg.MetadataValue.json(result.tables),
+            "role": result.role,
             "pii_excluded": dg.MetadataValue.json(result.excluded_pii),
         }
     )

@@ -1,4 +1,4 @@
-"""The `cif` command line (typer): generate, run, export, ui."""
+"""The `cif` command line (typer): generate, run, export, ui, customer find|show, serve."""
 
 from __future__ import annotations
 
@@ -67,6 +67,15 @@ def _parse_time(value: str | None, name: str) -> dt.datetime | None:
         ) from None
 
 
+def _settings_or_exit(**overrides: object) -> CifSettings:
+    """The settings, or exit 2 naming what is wrong (a bad CIF_ROLE, a reserved file name)."""
+    try:
+        return CifSettings.load(**overrides)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def generate(
     out: Annotated[Path, typer.Option("--out", help="Landing zone to write")] = Path("landing"),
@@ -118,18 +127,14 @@ def run(
     from orchestration.runner import WarehouseBusyError, ensure_not_busy, run_nightly
     from orchestration.summary import print_summary
 
-    try:
-        settings = CifSettings.load(
-            landing=landing,
-            warehouse=warehouse,
-            exports=exports,
-            as_of=_parse_date(as_of, "--as-of"),
-            as_known_at=_parse_time(as_known_at, "--as-known-at"),
-            full_refresh=full_refresh or None,
-        )
-    except ValueError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+    settings = _settings_or_exit(
+        landing=landing,
+        warehouse=warehouse,
+        exports=exports,
+        as_of=_parse_date(as_of, "--as-of"),
+        as_known_at=_parse_time(as_known_at, "--as-known-at"),
+        full_refresh=full_refresh or None,
+    )
     if not settings.landing.exists():  # before the lock: a typo must not create files
         err.print(
             f"[red]The landing zone {settings.landing} does not exist.[/red] "
@@ -181,37 +186,51 @@ def export(
     ] = None,
     file_format: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
     include_pii: Annotated[
-        bool, typer.Option("--include-pii", help="Keep personal data columns")
+        bool,
+        typer.Option(
+            "--include-pii",
+            help="Personal data as your role sees it [env CIF_ROLE: agent or admin] instead of "
+            "pseudonymised",
+        ),
     ] = False,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Folder name (default: today)")
     ] = None,
 ) -> None:
-    """Write every mart of the published warehouse for BI tools (and manifest.json)."""
+    """Write every mart of the published warehouse for BI tools (and manifest.json): personal
+    data pseudonymised or generalised, unless --include-pii (then as CIF_ROLE sees it)."""
+    from ingest.privacy import AccessDenied
     from orchestration.exports import export_published
 
     if file_format not in ("parquet", "csv"):
         raise typer.BadParameter("use parquet or csv", param_hint="--format")
-    settings = CifSettings.load(
+    settings = _settings_or_exit(
         warehouse=warehouse, exports=out, as_of=_parse_date(as_of, "--as-of")
     )
     if not settings.warehouse.exists():
         err.print(f"[red]No warehouse at {settings.warehouse}.[/red] Run `cif run` first.")
         raise typer.Exit(2)
-    result = export_published(
-        settings.warehouse,
-        settings.exports,
-        settings.as_of,
-        f"export-{dt.datetime.now():%Y%m%dT%H%M%S}",
-        include_pii=include_pii,
-        file_format=file_format,
-    )
+    try:
+        result = export_published(
+            settings.warehouse,
+            settings.exports,
+            settings.as_of,
+            f"export-{dt.datetime.now():%Y%m%dT%H%M%S}",
+            include_pii=include_pii,
+            file_format=file_format,
+            role=settings.role,
+        )
+    except AccessDenied as exc:
+        err.print(f"[red]{exc}.[/red] Set CIF_ROLE=agent or admin if you are one.")
+        raise typer.Exit(2) from None
     for table, rows in result.tables.items():
         console.print(f"{table}: {rows:,} rows")
-    console.print(
-        f"Exported {len(result.tables)} tables to {result.folder}"
-        + ("" if include_pii else " (personal data left out; --include-pii to keep it)")
+    shown = (
+        f"personal data as the {result.role} role sees it"
+        if include_pii
+        else "personal data pseudonymised or generalised; --include-pii for your role's view"
     )
+    console.print(f"Exported {len(result.tables)} tables to {result.folder} ({shown})")
 
 
 @app.command()
@@ -257,6 +276,100 @@ def ui(
     except KeyboardInterrupt:
         proc.send_signal(signal.SIGINT)
         raise typer.Exit(proc.wait()) from None
+
+
+customer_app = typer.Typer(
+    help="Frontline lookup: find a customer, show everything known about them (as CIF_ROLE "
+    "may see it; every lookup is written to the audit log).",
+    no_args_is_help=True,
+)
+app.add_typer(customer_app, name="customer")
+
+
+def _frontline(warehouse: Path | None):
+    """The settings, and the frontline over their published warehouse."""
+    from frontline.service import Frontline
+    from ingest.privacy import pii_columns, pseudonym_key
+    from orchestration.dbt_project import MANIFEST, prepare_manifest
+
+    settings = _settings_or_exit(warehouse=warehouse)
+    if not settings.warehouse.exists():
+        err.print(f"[red]No warehouse at {settings.warehouse}.[/red] Run `cif run` first.")
+        raise typer.Exit(2)
+    if not MANIFEST.exists():
+        prepare_manifest()
+    kinds = pii_columns(MANIFEST).get("customer_360", {})
+    service = Frontline(
+        settings.warehouse, kinds, pseudonym_key(settings.warehouse), settings.audit_log
+    )
+    return settings, service
+
+
+def _user() -> str:
+    import getpass
+
+    return os.environ.get("CIF_USER") or getpass.getuser()
+
+
+@customer_app.command("find")
+def customer_find(
+    text: Annotated[
+        str,
+        typer.Argument(
+            help="Name (typos allowed), e-mail, phone, national id, "
+            "a source system's customer number, or a customer key"
+        ),
+    ],
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many")] = 10,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Find customers by what a caller says; best match first."""
+    from frontline.text import render_found
+
+    settings, service = _frontline(warehouse)
+    found = service.find(text, settings.role, _user(), "cli", limit=limit)
+    console.print(render_found(found), markup=False, highlight=False)
+    if not found:
+        raise typer.Exit(1)
+
+
+@customer_app.command("show")
+def customer_show(
+    key: Annotated[int, typer.Argument(help="Customer key (an old key resolves after a merge)")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Show the customer as of this date")
+    ] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Everything known about one customer: identifiers, household, accounts, activity,
+    complaints, segments, value and risk, and the suggested next step."""
+    from frontline.text import render_customer
+
+    settings, service = _frontline(warehouse)
+    view = service.show(key, settings.role, _user(), "cli", as_of=_parse_date(as_of, "--as-of"))
+    if view is None:
+        err.print(f"No customer with key {key}.")
+        raise typer.Exit(1)
+    console.print(render_customer(view), markup=False, highlight=False)
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1")] = 8080,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """The frontline web page on 127.0.0.1: search, customer and household pages, as of a date,
+    for the role of CIF_ROLE (a proxy may lower it per request with X-CIF-Role and name the
+    user with X-CIF-User); every lookup is audited."""
+    import uvicorn
+
+    from frontline.web import create_app
+
+    settings, service = _frontline(warehouse)
+    console.print(f"Frontline on http://127.0.0.1:{port} for role {settings.role} (Ctrl+C to stop)")
+    uvicorn.run(
+        create_app(service, settings.role), host="127.0.0.1", port=port, log_level="warning"
+    )
 
 
 if __name__ == "__main__":

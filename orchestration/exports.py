@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from ingest.export import ExportResult, export_marts, pii_columns
+from ingest.export import ExportResult, export_marts
+from ingest.privacy import DEFAULT_ROLE, export_role, pii_columns, pseudonym_key
 from ingest.warehouse import connection
 from orchestration.dbt_project import MANIFEST, prepare_manifest
 
@@ -18,9 +19,12 @@ def export_published(
     include_pii: bool = False,
     file_format: str = "parquet",
     checks: list[dict] | None = None,
+    role: str = DEFAULT_ROLE,
 ) -> ExportResult:
-    """Export the marts of a published warehouse, leaving out the columns the dbt project
-    declares personal unless asked."""
+    """Export the marts of a published warehouse: an analyst's view (personal data
+    pseudonymised or generalised), or with `include_pii` the role's own view (refused to
+    analysts: ingest.privacy.AccessDenied)."""
+    shown_to = export_role(role, include_pii)
     if not MANIFEST.exists():
         prepare_manifest()
     with connection(warehouse, read_only=True) as con:
@@ -30,7 +34,8 @@ def export_published(
             as_of,
             run_id,
             pii=pii_columns(MANIFEST),
-            include_pii=include_pii,
+            role=shown_to,
+            key=pseudonym_key(warehouse),
             file_format=file_format,
             checks=checks or [],
         )

@@ -51,7 +51,6 @@ class CifResource(dg.ConfigurableResource):
     as_of: str = ""
     as_known_at: str = ""
     full_refresh: bool = False
-    include_pii: bool = False
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         if context.instance is not None and context.instance.root_directory:
@@ -63,7 +62,6 @@ class CifResource(dg.ConfigurableResource):
             landing=str(settings.landing),
             warehouse=str(settings.warehouse),
             exports=str(settings.exports),
-            include_pii=settings.include_pii,
         )
 
     @classmethod

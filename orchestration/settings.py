@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ingest.privacy import ROLE_ENV, role_from_env
+
 DEFAULT_LANDING = Path("landing")
 DEFAULT_WAREHOUSE = Path("warehouse/cif.duckdb")
 DEFAULT_EXPORTS = Path("exports")
@@ -34,7 +36,7 @@ class CifSettings:
     as_of: dt.date = field(default_factory=dt.date.today)
     as_known_at: dt.datetime | None = None  # only rows loaded by then are used (None: all)
     full_refresh: bool = False  # rebuild every derived table from raw
-    include_pii: bool = False
+    role: str = "analyst"  # who is looking: agent, analyst or admin (ingest/privacy.py)
     nightly_cron: str = "0 2 * * *"  # when the schedule runs the nightly job
     timezone: str = "UTC"
     alert_command: str | None = None  # a shell command that receives each alert as JSON
@@ -43,8 +45,9 @@ class CifSettings:
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> CifSettings:
-        """Defaults < environment (CIF_LANDING, CIF_WAREHOUSE, CIF_EXPORTS, CIF_NIGHTLY_CRON,
-        CIF_TIMEZONE, CIF_ALERT_COMMAND, CIF_ALERT_WEBHOOK, CIF_AUTOMATION) < explicit overrides.
+        """Defaults < environment (CIF_LANDING, CIF_WAREHOUSE, CIF_EXPORTS, CIF_ROLE,
+        CIF_NIGHTLY_CRON, CIF_TIMEZONE, CIF_ALERT_COMMAND, CIF_ALERT_WEBHOOK, CIF_AUTOMATION) <
+        explicit overrides.
 
         Overrides whose value is None are ignored, so CLI flags can be passed straight through.
         """
@@ -53,6 +56,7 @@ class CifSettings:
             landing=Path(env.get("CIF_LANDING", DEFAULT_LANDING)),
             warehouse=Path(env.get("CIF_WAREHOUSE", DEFAULT_WAREHOUSE)),
             exports=Path(env.get("CIF_EXPORTS", DEFAULT_EXPORTS)),
+            role=role_from_env({ROLE_ENV: env.get(ROLE_ENV, "")}),
             nightly_cron=env.get("CIF_NIGHTLY_CRON", cls.nightly_cron),
             timezone=env.get("CIF_TIMEZONE", cls.timezone),
             alert_command=env.get("CIF_ALERT_COMMAND") or None,
@@ -93,6 +97,11 @@ class CifSettings:
     def reports_dir(self) -> Path:
         """One human-readable quality report per run."""
         return self.warehouse.parent / "reports"
+
+    @property
+    def audit_log(self) -> Path:
+        """Every frontline lookup of personal data: who, when, which customer, which role."""
+        return self.warehouse.parent / "audit" / "lookups.jsonl"
 
     @property
     def dagster_home(self) -> Path:

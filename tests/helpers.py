@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,38 +31,60 @@ def run_command(
     cwd: Path | None = None,
     timeout: float = 900,
     ignoring_sigterm: bool = False,
+    env: dict[str, str] | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess:
     """Run `command` without the caller's CIF_* environment and stdin, its output going to
     files rather than pipes: a helper process that outlives it (Dagster's compute-log `tail`)
     cannot keep the test waiting for the end of a pipe, and under pytest-xdist stdin is the
     worker's channel to the controller. `ignoring_sigterm` starts it the way a parent that
-    ignores SIGTERM would."""
+    ignores SIGTERM would. `env` adds variables (CIF_ROLE...) to the clean environment.
+    `meanwhile` is called again and again (a third of a second apart) while it runs."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        done = subprocess.run(
+        proc = subprocess.Popen(
             command,
             cwd=cwd,
-            env=clean_env(),
+            env={**clean_env(), **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
-            timeout=timeout,
             preexec_fn=(
                 (lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
                 if ignoring_sigterm
                 else None
             ),
         )
+        deadline = time.monotonic() + timeout
+        try:
+            while meanwhile and proc.poll() is None and time.monotonic() < deadline:
+                meanwhile()
+                time.sleep(0.3)
+            proc.wait(timeout=max(deadline - time.monotonic(), 0))
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
         out.seek(0)
         err.seek(0)
-        return subprocess.CompletedProcess(command, done.returncode, out.read(), err.read())
+        return subprocess.CompletedProcess(command, proc.returncode, out.read(), err.read())
 
 
 def run_cif(
-    *args: str, cwd: Path, timeout: float = 900, ignoring_sigterm: bool = False
+    *args: str,
+    cwd: Path,
+    timeout: float = 900,
+    ignoring_sigterm: bool = False,
+    env: dict[str, str] | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess:
     """`cif ARGS` in a fresh process (see run_command)."""
     return run_command(
-        [sys.executable, "-m", "orchestration.cli", *args], cwd, timeout, ignoring_sigterm
+        [sys.executable, "-m", "orchestration.cli", *args],
+        cwd,
+        timeout,
+        ignoring_sigterm,
+        env,
+        meanwhile,
     )
 
 

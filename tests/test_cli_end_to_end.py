@@ -15,6 +15,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from frontline.service import Frontline
+from ingest.privacy import pii_columns, pseudonym_key
+from orchestration.dbt_project import MANIFEST
 from orchestration.warehouse import WriterLock
 from tests.helpers import DEMO_END, clean_env, processes_mentioning, run_cif
 
@@ -133,20 +136,41 @@ def test_exports_leave_personal_data_out_and_match_the_manifest(site):
         assert len(frame) == table["rows"]
         assert list(frame.columns) == [c["name"] for c in table["columns"]]
     c360 = pd.read_parquet(latest / "customer_360.parquet")
-    assert not {"first_name", "last_name", "email", "phone", "date_of_birth"} & set(c360.columns)
+    assert "date_of_birth" not in c360.columns and "postcode_district" in c360.columns
+    assert not c360.email.str.contains("@", na=False).any()  # pseudonyms (tests/test_privacy.py)
     assert any(c["check"] == "gx_customer_360" and c["passed"] for c in manifest["checks"])
     # On the demo the attrition classifier beats 1 - P(alive): the warning check passes.
     assert any(c["check"] == "attrition_beats_baseline" and c["passed"] for c in manifest["checks"])
 
 
-def test_a_rerun_with_no_new_files_changes_nothing(site):
+def test_a_rerun_with_no_new_files_changes_nothing_and_lookups_go_on_meanwhile(site):
     root, _ = site
     wh = root / "warehouse" / "cif.duckdb"
     keys_before = query(wh, "select * from core.customer_identity_map order by all")
     batches_before = query(wh, "select count(*) from meta.load_batches")
+    frontline = Frontline(wh, pii_columns(MANIFEST)["customer_360"], pseudonym_key(wh), root / "a")
+    someone = keys_before[0][2]
+    runs_seen, lookups = [], []
+
+    def look_up() -> None:  # as `cif serve` does, between the run's start and its publishing
+        started = time.monotonic()
+        assert someone in [
+            c["customer_key"] for c in frontline.find(str(someone), "agent", "t", "t")
+        ]
+        assert frontline.show(someone, "agent", "t", "t")["verdicts"]["next_step"]
+        with frontline.reader.lookup() as con:
+            runs_seen.append(
+                con.execute("select count(distinct run_id) from scores.model_runs").fetchone()[0]
+            )
+        lookups.append(time.monotonic() - started)
+
     # started by a parent that ignores SIGTERM: the run still leaves no helper process behind
-    again = run_cif("run", "--as-of", AS_OF, cwd=root, ignoring_sigterm=True)
+    again = run_cif("run", "--as-of", AS_OF, cwd=root, ignoring_sigterm=True, meanwhile=look_up)
     assert again.returncode == 0, again.stdout + again.stderr
+    # never blocked by the run; then the same reader sees the newly published warehouse
+    assert len(lookups) >= 5 and max(lookups) < 5, lookups
+    look_up()
+    assert runs_seen[-1] == runs_seen[0] + 1, runs_seen
     assert processes_mentioning(str(root / "warehouse" / ".dagster")) == []
     assert query(wh, "select count(*) from meta.load_batches") == batches_before
     keys_after = query(
@@ -193,14 +217,16 @@ def test_a_second_concurrent_run_stops_at_once(site):
     assert "being written by another run (run someone-else" in busy.stderr
 
 
-def test_export_command_can_include_pii_as_csv(site):
+def test_export_command_includes_pii_as_csv_for_an_admin_only(site):
     root, _ = site
-    result = cif(
-        "export", "--out", "bi", "--format", "csv", "--include-pii", "--as-of", AS_OF, cwd=root
-    )
+    args = ("export", "--out", "bi", "--format", "csv", "--include-pii", "--as-of", AS_OF)
+    refused = run_cif(*args, cwd=root)  # no CIF_ROLE: an analyst
+    assert refused.returncode == 2 and "analyst role may not export" in refused.stderr
+    result = run_cif(*args, cwd=root, env={"CIF_ROLE": "admin"})
     assert result.returncode == 0, result.stderr
     frame = pd.read_csv(root / "bi" / AS_OF / "customer_360.csv")
-    assert {"first_name", "email"} <= set(frame.columns)
+    assert {"first_name", "email", "date_of_birth"} <= set(frame.columns)
+    assert frame.email.str.contains("@", na=False).any()
     assert len(frame) == customers_in_360(root / "warehouse" / "cif.duckdb")
 
 

@@ -4,9 +4,11 @@ import json
 import pandas as pd
 import pytest
 
-from ingest.export import export_marts, pii_columns
+from ingest.export import export_marts
+from ingest.privacy import Hasher, pii_columns
 
-PII = {"customer_360": {"email", "first_name"}}
+PII = {"customer_360": {"email": "email", "first_name": "name"}}
+KEY = b"test-key"
 
 
 @pytest.fixture
@@ -20,38 +22,61 @@ def marts(con):
     return con
 
 
-def test_marts_export_without_pii_with_manifest_and_latest(marts, tmp_path):
+def test_marts_export_pseudonymises_pii_with_manifest_and_latest(marts, tmp_path):
     out = tmp_path / "exports"
     result = export_marts(
-        marts, out, dt.date(2025, 1, 1), "run1", PII, checks=[{"check": "c", "passed": True}]
+        marts,
+        out,
+        dt.date(2025, 1, 1),
+        "run1",
+        PII,
+        key=KEY,
+        checks=[{"check": "c", "passed": True}],
     )
-    assert result.tables == {"customer_360": 1, "kpi_daily": 1}
-    assert result.excluded_pii == {"customer_360": ["email", "first_name"]}
+    assert result.tables == {"customer_360": 1, "kpi_daily": 1} and result.role == "analyst"
     frame = pd.read_parquet(out / "2025-01-01" / "customer_360.parquet")
-    assert list(frame.columns) == ["customer_key", "clv"]
+    assert list(frame.columns) == ["customer_key", "email", "first_name", "clv"]
+    # HMAC-SHA256 under the key, computed in SQL, equals Python's hmac
+    assert frame.email[0] == Hasher(KEY).value("a@x") != Hasher(b"other").value("a@x")
+    assert frame.first_name[0] == Hasher(KEY).value("Ann") and len(frame.email[0]) == 16
     manifest = json.loads((out / "latest" / "manifest.json").read_text())
     assert manifest["run_id"] == "run1" and manifest["as_of"] == "2025-01-01"
+    assert manifest["role"] == "analyst" and manifest["include_pii"] is False
     table = next(t for t in manifest["tables"] if t["table"] == "customer_360")
-    assert table["rows"] == 1 and [c["name"] for c in table["columns"]] == ["customer_key", "clv"]
+    assert table["rows"] == 1 and table["personal_data"] == [
+        {"column": "email", "kind": "email", "shown_as": "pseudonym"},
+        {"column": "first_name", "kind": "name", "shown_as": "pseudonym"},
+    ]
     assert manifest["checks"] == [{"check": "c", "passed": True}]
 
 
 def test_include_pii_csv_and_latest_follows_the_newest_as_of(marts, tmp_path):
     out = tmp_path / "exports"
-    export_marts(marts, out, dt.date(2025, 1, 2), "run2", PII)
-    export_marts(marts, out, dt.date(2025, 1, 1), "run3", PII, include_pii=True, file_format="csv")
+    export_marts(marts, out, dt.date(2025, 1, 2), "run2", PII, key=KEY)
+    export_marts(marts, out, dt.date(2025, 1, 1), "run3", PII, role="admin", file_format="csv")
     assert (out / "latest").resolve() == (out / "2025-01-02").resolve()
     frame = pd.read_csv(out / "2025-01-01" / "customer_360.csv")
     assert list(frame.columns) == ["customer_key", "email", "first_name", "clv"]
     # re-exporting a date replaces it atomically, the old version is kept until pruned
-    export_marts(marts, out, dt.date(2025, 1, 2), "run4", PII)
+    export_marts(marts, out, dt.date(2025, 1, 2), "run4", PII, key=KEY)
     assert json.loads((out / "latest" / "manifest.json").read_text())["run_id"] == "run4"
 
 
-def test_pii_columns_are_read_from_the_dbt_manifest(dbt_manifest):
+def test_pii_columns_are_read_from_the_dbt_manifest_with_their_kind(dbt_manifest):
     pii = pii_columns(dbt_manifest)
-    assert {"first_name", "last_name", "email", "phone", "date_of_birth"} <= pii["customer_360"]
-    assert "customer_key" not in pii["customer_360"]
+    assert pii["customer_360"] == {
+        "first_name": "name",
+        "last_name": "name",
+        "email": "email",
+        "phone": "phone",
+        "date_of_birth": "birth_date",
+        "national_id": "national_id",
+        "address_line": "address",
+        "city": "locality",
+        "postcode": "postcode",
+        "source_identifiers": "identifiers",
+    }
+    assert pii["key_accounts"] == {"account_manager": "staff_name"}
 
 
 def test_csv_exports_neutralise_spreadsheet_formulas_parquet_keeps_values(con, tmp_path):

@@ -173,7 +173,11 @@ def test_exports_validate_against_the_manifest(site, wh):
         assert not set(meta["pii_columns_excluded"]) & set(parquet.schema_arrow.names)
         in_db = wh.execute(f"select count(*) from marts.{name}").fetchone()[0]
         assert in_db == meta["rows"], name
-    assert {"first_name", "email"} <= set(tables["customer_360"]["pii_columns_excluded"])
+    shown = {p["column"]: p["shown_as"] for p in tables["customer_360"]["personal_data"]}
+    assert shown["first_name"] == shown["email"] == "pseudonym"
+    assert shown["date_of_birth"] == "year" and shown["postcode"] == "district"
+    names = [c["name"] for c in tables["customer_360"]["columns"]]
+    assert "date_of_birth_year" in names and "date_of_birth" not in names
 
 
 def trust_ranks() -> tuple[dict[str, int], int]:

@@ -1,6 +1,6 @@
 import pytest
 
-from ingest.warehouse import connection
+from ingest.warehouse import connection, drop_derived_relations
 from orchestration.warehouse import WarehouseBusyError, WorkingCopy, WriterLock, clean_stale_work
 
 
@@ -53,3 +53,34 @@ def test_stale_working_copies_are_cleaned(tmp_path):
     removed = clean_stale_work(wh, keep="current")
     assert [p.name for p in removed] == ["old"]
     assert WorkingCopy(wh, "current").path.parent.exists()
+
+
+def test_a_full_rebuild_drops_what_dbt_derives_and_keeps_the_rest(tmp_path):
+    with connection(tmp_path / "cif.duckdb") as con:
+        for table in (
+            "raw.branch__customers",
+            "core.customer_identity_map",
+            "core.dim_customer",
+            "marts.customer_360",
+            "frontline.customer_search",
+            "scores.customer_scores",
+        ):
+            schema = table.split(".")[0]
+            con.execute(f"create schema if not exists {schema}")
+            con.execute(f"create table {table} as select 1 as v")
+        con.execute("create view marts.v as select * from marts.customer_360")
+        dropped = drop_derived_relations(con, keep=["core.customer_identity_map"])
+        left = con.execute(
+            "select table_schema || '.' || table_name from information_schema.tables order by 1"
+        ).fetchall()
+    assert sorted(dropped) == [
+        "core.dim_customer",
+        "frontline.customer_search",
+        "marts.customer_360",
+        "marts.v",
+    ]
+    assert [t for (t,) in left] == [
+        "core.customer_identity_map",
+        "raw.branch__customers",
+        "scores.customer_scores",
+    ]

@@ -60,7 +60,10 @@ def write_scores(
     try:
         con.execute("begin transaction")
         con.execute("delete from scores.customer_scores where as_of_date = ?", [as_of])
-        con.execute("insert into scores.customer_scores by name select * from new_scores")
+        # clustered by customer: looking up one customer (the frontline) reads only its row groups
+        con.execute(
+            "insert into scores.customer_scores by name select * from new_scores order by customer_key"
+        )
         con.execute("delete from scores.model_runs where run_id = ?", [run_id])
         con.execute("insert into scores.model_runs by name select * from new_runs")
         con.execute("commit")

@@ -177,3 +177,5 @@ select
     ) is null as is_current
 from versions
 inner join first_seen on versions.customer_key = first_seen.customer_key
+-- clustered by customer: looking up one customer (the frontline) reads only its row groups
+order by versions.customer_key, versions.updated_at

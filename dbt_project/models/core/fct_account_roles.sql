@@ -52,3 +52,5 @@ left join accounts
     on
         roles.source_system = accounts.source_system
         and roles.account_id = accounts.account_id
+-- clustered by customer: looking up one customer (the frontline) reads only its row groups
+order by roles.customer_key, roles.account_id

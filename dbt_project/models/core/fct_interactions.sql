@@ -15,3 +15,5 @@ inner join {{ source('core', 'customer_identity_map') }} as identity_map
     on
         interactions.source_system = identity_map.source_system
         and interactions.source_customer_id = identity_map.source_customer_id
+-- clustered by customer: looking up one customer (the frontline) reads only its row groups
+order by identity_map.customer_key, interactions.occurred_at

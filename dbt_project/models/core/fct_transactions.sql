@@ -17,3 +17,5 @@ inner join {{ source('core', 'customer_identity_map') }} as identity_map
     on
         txn.source_system = identity_map.source_system
         and txn.source_customer_id = identity_map.source_customer_id
+-- clustered by customer: looking up one customer (the frontline) reads only its row groups
+order by identity_map.customer_key, txn.occurred_at

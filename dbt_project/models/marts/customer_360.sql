@@ -135,6 +135,8 @@ valued as (
         customers.email,
         customers.phone,
         customers.date_of_birth,
+        customers.national_id,
+        customers.address_line,
         customers.city,
         customers.postcode,
         customers.country,
@@ -190,6 +192,8 @@ select
     email,
     phone,
     date_of_birth,
+    national_id,
+    address_line,
     city,
     postcode,
     country,
@@ -226,3 +230,5 @@ select
     value_segment,
     is_key_account
 from valued
+-- clustered by customer: looking up one customer (the frontline) reads only its row groups
+order by customer_key

@@ -45,3 +45,5 @@ select
     coalesce(previous_segment is not null and previous_segment <> segment, false) as is_change,
     min(as_of_date) over (partition by customer_key, scheme, spell_number) as segment_since
 from spells
+-- clustered by customer: looking up one customer (the frontline) reads only its row groups
+order by customer_key, scheme, as_of_date
