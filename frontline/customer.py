@@ -142,7 +142,9 @@ class CustomerView:
 
     def transactions(self, key: int) -> list[dict]:
         return self.q(
-            "select occurred_at, amount, currency, channel, product, source_system "
+            # the amount as the customer paid it: the agent talks in the customer's currency
+            "select occurred_at, original_amount as amount, original_currency as currency, "
+            "channel, product, source_system "
             "from core.fct_transactions where customer_key = $k and occurred_at < $cutoff "
             "order by occurred_at desc, transaction_id limit $n",
             k=key,
