@@ -577,6 +577,8 @@ def model_run_record(
         "fitted_at": dt.datetime.now().replace(microsecond=0),
         "parameters": to_json(model.params),
         "standard_errors": to_json(model.standard_errors()),
+        # what a night that reuses these parameters needs for the CLV interval
+        "log_covariance": to_json(model.log_cov.tolist()) if model.log_cov is not None else None,
         "time_unit": unit_name(time_unit_days),
         "calibration_end": calibration_end,
         "log_likelihood": model.log_likelihood,

@@ -163,6 +163,7 @@ def customer_scoring(context: dg.AssetExecutionContext, cif: CifResource):
             con,
             cif.as_of_date,
             context.run.run_id,
+            scoring.ScoringConfig(force_refit=cif.full_refresh),
             plots_dir=Path(cif.exports) / "plots" / cif.as_of_date.isoformat(),
         )
     for warning in result.warnings:
@@ -181,6 +182,8 @@ def customer_scoring(context: dg.AssetExecutionContext, cif: CifResource):
             ),
             "warnings": dg.MetadataValue.json(result.warnings),
             "selected_model": result.selected_model,
+            "refitted": result.refitted,
+            "refit_reason": result.refit_reason,
             "plots": dg.MetadataValue.json([str(p) for p in result.plots]),
         },
     )
