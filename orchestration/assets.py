@@ -110,7 +110,9 @@ def customer_identity_map(context: dg.AssetExecutionContext, cif: CifResource):
     Which source records are the same person and which form a household, with stable keys
     (models/identity/)."""
     with cif.connect(context) as con:
-        result = resolve_identities(con)
+        result = resolve_identities(con, force=cif.full_refresh)
+    if result.skipped:
+        context.log.info("no new or changed customer records: linking and households skipped")
     yield dg.MaterializeResult(
         asset_key=IDENTITY_KEY,
         metadata={
@@ -121,6 +123,7 @@ def customer_identity_map(context: dg.AssetExecutionContext, cif: CifResource):
             "splits": result.splits,
             "compared_records": result.compared_records,
             "model_trained": result.model_trained,
+            "skipped": result.skipped,
         },
     )
     yield dg.MaterializeResult(asset_key=HOUSEHOLD_KEY, metadata={"households": result.households})
