@@ -36,7 +36,7 @@ from models.scoring.attrition_step import ATTRITION_MODEL, attrition_records, fi
 from models.scoring.config import ScoringConfig, ScoringResult
 from models.scoring.costs import acquisition_cost, service_cost_per_year
 from models.scoring.purchases import PurchaseModel, RunStamp, choose_and_refit
-from models.scoring.schedule import Decision, decide, dump_classifier, reused_records
+from models.scoring.schedule import Decision, decide, dump_classifier, flag, reused_records
 from models.scoring.spend import fit_spend
 from models.scoring.store import clear_scores, ensure_scores_schema, purchases_exist, write_scores
 
@@ -136,7 +136,7 @@ def _reuse(con, as_of, run_id, config: ScoringConfig, decision: Decision, result
             stored.model("bgnbd"),
         )
         scores["attrition_risk"] = risk.reindex(scores.index).fillna(1.0 - scores.p_alive)
-        if not rows.loc["attrition_gbm"].selected:
+        if not flag(rows.loc["attrition_gbm"].selected):
             result.attrition_fallback = (
                 f"the attrition classifier fitted on {stored.as_of} did not beat the BTYD "
                 "baseline 1 - P(alive) on its holdout: the baseline is used"

@@ -63,6 +63,11 @@ def dump_classifier(model: HistGradientBoostingClassifier, name: str) -> dict[st
     }
 
 
+def flag(value: Any) -> bool:
+    """A nullable boolean read back from DuckDB (None, NaN, numpy or Python bool)."""
+    return value is not None and not pd.isna(value) and bool(value)
+
+
 @dataclass
 class StoredFit:
     """The model_runs rows (and classifier) of the latest refit up to an as-of date."""
@@ -74,7 +79,8 @@ class StoredFit:
 
     @property
     def selected(self) -> str:
-        purchase = self.rows[self.rows.index.isin(PURCHASE_MODELS) & self.rows.selected]
+        chosen = self.rows.selected.astype("boolean").fillna(False).to_numpy(dtype=bool)
+        purchase = self.rows[self.rows.index.isin(PURCHASE_MODELS) & chosen]
         return str(purchase.index[0])
 
     def model(self, name: str) -> FittedModel | None:
@@ -113,7 +119,7 @@ def load_classifier(con: duckdb.DuckDBPyConnection, stored: StoredFit) -> str | 
     """Load the stored fit's attrition classifier where it scored its run; the reason it
     cannot be used, or None."""
     rows = stored.rows
-    if "attrition_gbm" not in rows.index or not rows.loc["attrition_gbm"].selected:
+    if "attrition_gbm" not in rows.index or not flag(rows.loc["attrition_gbm"].selected):
         return None  # the run scored with 1 - P(alive): nothing to load
     found = con.execute(
         "select format, sha256, artifact from scores.model_artifacts "
