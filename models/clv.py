@@ -23,6 +23,7 @@ import pandas as pd
 from lifetimes import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
 
 from models import clv_predict as btyd
+from models.clv_gradients import bgnbd_gradient, gamma_gamma_gradient
 from models.clv_predict import Histories
 from models.fitting import Optimum, log_param_covariance, minimise
 from models.rfm import compress
@@ -133,11 +134,21 @@ def _purchase_nll(model: str, collapsed: pd.DataFrame, scale: float, penalizer: 
     return lambda lp: ParetoNBDFitter._negative_log_likelihood(np.exp(lp), x, t, T, w, penalizer)
 
 
+def _purchase_gradient(model: str, collapsed: pd.DataFrame, scale: float, penalizer: float):
+    """The gradient of _purchase_nll where it is written out (BG/NBD), else None."""
+    if model != "bgnbd":
+        return None
+    x = collapsed.frequency.to_numpy(float)
+    t = collapsed.recency.to_numpy(float) * scale
+    T = collapsed["T"].to_numpy(float) * scale
+    return bgnbd_gradient(x, t, T, collapsed.weight.to_numpy(float), penalizer)
+
+
 def _fit_once(model: str, collapsed: pd.DataFrame, penalizer: float) -> tuple[Any, Optimum]:
     """One bounded fit (models/fitting.py), installed into a lifetimes fitter for prediction."""
     scale = 1.0 / float(collapsed["T"].max())
     nll = _purchase_nll(model, collapsed, scale, penalizer)
-    optimum = minimise(nll, 4)
+    optimum = minimise(nll, 4, _purchase_gradient(model, collapsed, scale, penalizer))
     names = PARAM_NAMES[model]
     params = pd.Series(np.exp(optimum.log_params), index=list(fitter_names(model)))
     for literature, lifetimes_name in zip(names, fitter_names(model), strict=True):
@@ -200,6 +211,7 @@ def fit_purchase_model(
             _purchase_nll(model, collapsed, scale, penalizer),
             optimum.log_params,
             float(collapsed.weight.sum()),
+            _purchase_gradient(model, collapsed, scale, penalizer),
         )
         _report_search(fitted, optimum)
         _diagnose(fitted)
@@ -232,10 +244,14 @@ def spend_independence(rfm: pd.DataFrame) -> float:
     return float(np.corrcoef(repeat.frequency, repeat.monetary_value)[0, 1])
 
 
-def _spend_nll(grouped: pd.DataFrame, penalizer: float):
+def _spend_nll(grouped: pd.DataFrame, penalizer: float, gradient: bool = False):
+    """Gamma-Gamma's mean negative log-likelihood over log parameters (lifetimes'), or with
+    `gradient` its gradient."""
     x = grouped.frequency.to_numpy(float)
     m = grouped.monetary_value.to_numpy(float)
     w = grouped.weight.to_numpy(float)
+    if gradient:
+        return gamma_gamma_gradient(x, m, w, penalizer)
     return lambda lp: GammaGammaFitter._negative_log_likelihood(lp, x, m, w, penalizer)
 
 
@@ -255,8 +271,8 @@ def fit_spend_model(
     grouped = repeat.groupby(["frequency", "monetary_value"]).size().rename("weight").reset_index()
     errors = []
     for penalizer in PENALIZERS:
-        nll = _spend_nll(grouped, penalizer)
-        optimum = minimise(nll, 3)
+        nll, gradient = _spend_nll(grouped, penalizer), _spend_nll(grouped, penalizer, True)
+        optimum = minimise(nll, 3, gradient)
         fitter = GammaGammaFitter(penalizer_coef=penalizer)
         fitter.params_ = pd.Series(np.exp(optimum.log_params), index=["p", "q", "v"])
         ll = -_spend_nll(grouped, 0.0)(optimum.log_params) * float(grouped.weight.sum())
@@ -266,7 +282,9 @@ def fit_spend_model(
         params = _params("gamma_gamma", fitter)
         model = FittedModel("gamma_gamma", fitter, params, float(ll), penalizer, len(repeat))
         model.notes = [*notes, *([f"converged only with penalizer {penalizer}"] * bool(penalizer))]
-        model.log_cov = log_param_covariance(nll, optimum.log_params, float(grouped.weight.sum()))
+        model.log_cov = log_param_covariance(
+            nll, optimum.log_params, float(grouped.weight.sum()), gradient
+        )
         if abs(correlation) > max_abs_corr:
             model.poor = True
             model.notes.append(

@@ -213,3 +213,38 @@ def test_large_populations_are_fitted_on_a_fixed_sample():
     assert sampled.params["r"] / sampled.params["alpha"] == pytest.approx(
         full.params["r"] / full.params["alpha"], rel=0.2
     )
+
+
+def test_likelihood_gradients_match_lifetimes_likelihoods():
+    """The analytical gradients the fits search with are those of lifetimes' own likelihoods."""
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+    from models.clv_gradients import bgnbd_gradient, gamma_gamma_gradient
+
+    rfm = simulated_rfm(n=300)
+    x = rfm.frequency.to_numpy(float)
+    rec, T = rfm.recency.to_numpy(float) / 400.0, rfm["T"].to_numpy(float) / 400.0
+    w = np.arange(1.0, 301.0) % 4 + 1
+    repeat = x > 0
+    m = rfm.monetary_value.to_numpy(float)[repeat]
+    for penalizer in (0.0, 0.01):
+        cases = (
+            (
+                np.log([0.3, 2.0, 0.8, 3.0]),
+                bgnbd_gradient(x, rec, T, w, penalizer),
+                lambda lp, pen=penalizer: BetaGeoFitter._negative_log_likelihood(
+                    lp, x, rec, T, w, pen
+                ),
+            ),
+            (
+                np.log([3.0, 10.0, 100.0]),
+                gamma_gamma_gradient(x[repeat], m, w[repeat], penalizer),
+                lambda lp, pen=penalizer: GammaGammaFitter._negative_log_likelihood(
+                    lp, x[repeat], m, w[repeat], pen
+                ),
+            ),
+        )
+        for log_params, gradient, nll in cases:
+            steps = 1e-6 * np.eye(len(log_params))
+            numeric = [(nll(log_params + s) - nll(log_params - s)) / 2e-6 for s in steps]
+            assert np.allclose(gradient(log_params), numeric, atol=1e-6)
