@@ -34,7 +34,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
-from models.clv import FitError, fit_purchase_model
+from models.clv import FitError, FittedModel, fit_purchase_model
 from models.rfm import rfm_summary
 
 # Interactions the customer starts; outbound marketing (e-mail campaigns and the like) is no
@@ -206,7 +206,7 @@ def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
             "select count(*) from information_schema.tables where table_schema = ? "
             "and table_name = ?",
             [schema, table],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     )
 
 
@@ -218,14 +218,18 @@ def _household(con: duckdb.DuckDBPyConnection, cut: dt.date) -> pd.DataFrame:
 
 
 def btyd_outputs(
-    con: duckdb.DuckDBPyConnection, cut: dt.date, horizon_days: int, time_unit_days: float = 1.0
+    con: duckdb.DuckDBPyConnection,
+    cut: dt.date,
+    horizon_days: int,
+    time_unit_days: float = 1.0,
+    bgnbd: FittedModel | None = None,
 ) -> pd.DataFrame:
     """P(alive), expected purchases and P(no purchase) over the horizon from a BG/NBD fitted
-    at `cut` (NaN where it cannot be fitted)."""
+    at `cut`, or from the stored `bgnbd` given (NaN where it cannot be fitted)."""
     rfm = rfm_summary(con, cut, time_unit_days)
     out = pd.DataFrame(index=rfm.index, columns=BTYD, dtype=float)
     try:
-        model = fit_purchase_model(rfm, "bgnbd")
+        model = bgnbd or fit_purchase_model(rfm, "bgnbd")
     except FitError:
         return out
     t = horizon_days / time_unit_days
@@ -236,15 +240,21 @@ def btyd_outputs(
 
 
 def features(
-    con: duckdb.DuckDBPyConnection, cut: dt.date, horizon_days: int, time_unit_days: float = 1.0
+    con: duckdb.DuckDBPyConnection,
+    cut: dt.date,
+    horizon_days: int,
+    time_unit_days: float = 1.0,
+    bgnbd: FittedModel | None = None,
 ) -> pd.DataFrame:
-    """Behaviour features per customer with a purchase on or before `cut` (nothing after)."""
+    """Behaviour features per customer with a purchase on or before `cut` (nothing after);
+    the BTYD features from `bgnbd` where given (a stored fit), else from a fit at `cut`."""
     df = con.execute(FEATURES_SQL, {"cut": cut, "w": horizon_days}).df().set_index("customer_key")
     df = df.astype(float)
     df["spend_trend"] = (df.spend_recent - df.spend_prior) / (df.spend_prior + df.spend_recent + 1)
     df["channel_dropoff"] = df.channels_prior - df.channels_recent
     df["engaged_since_purchase"] = (df.days_since_engagement < df.days_since_purchase).astype(float)
-    df = df.join(_household(con, cut)).join(btyd_outputs(con, cut, horizon_days, time_unit_days))
+    btyd = btyd_outputs(con, cut, horizon_days, time_unit_days, bgnbd)
+    df = df.join(_household(con, cut)).join(btyd)
     df = df[NUMERIC].astype(float).sort_index()
     # A feature with no value at all (e.g. no interactions landed yet) is a constant, not missing.
     empty = [c for c in NUMERIC if df[c].isna().all()]
@@ -347,6 +357,7 @@ class AttritionResult:
     baseline_metrics: dict[str, Any] = field(default_factory=dict)
     beats_baseline: bool | None = None  # None: not validated
     risk_source: str = "classifier"  # or "baseline": 1 - P(alive) where the classifier lost
+    fitted: HistGradientBoostingClassifier | None = None  # the classifier that scored the run
 
 
 MIN_TRAIN = 50
@@ -450,5 +461,21 @@ def attrition_model(
         result.risk = pd.Series(baseline_risk(x_now), index=x_now.index)
         return result
     x_fit, y_fit = training_set(examples, cuts_before(val_cut))
-    result.risk = pd.Series(predict_risk(fit_classifier(x_fit, y_fit), x_now), index=x_now.index)
+    result.fitted = fit_classifier(x_fit, y_fit)
+    result.risk = pd.Series(predict_risk(result.fitted, x_now), index=x_now.index)
     return result
+
+
+def stored_risk(
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    horizon_days: int,
+    time_unit_days: float,
+    fitted: HistGradientBoostingClassifier | None,
+    bgnbd: FittedModel | None,
+) -> pd.Series:
+    """Attrition risk at `as_of` from a stored classifier (None: the baseline 1 - P(alive)),
+    its BTYD features from the stored BG/NBD: nothing is fitted."""
+    x_now = features(con, as_of, horizon_days, time_unit_days, bgnbd)
+    risk = baseline_risk(x_now) if fitted is None else predict_risk(fitted, x_now)
+    return pd.Series(risk, index=x_now.index)

@@ -1,8 +1,9 @@
 """Customer lifetime value with lifetimes: BG/NBD or Pareto/NBD for purchases, Gamma-Gamma for spend.
 
 Fits run on compressed inputs (identical (frequency, recency, T) rows collapsed with weights),
-which gives the same parameters as the plain fit in a fraction of the time; predictions are
-also computed once per distinct (frequency, recency, T) row and mapped back to the customers.
+which gives the same parameters as the plain fit in a fraction of the time. Predictions are
+lifetimes' closed forms vectorised in numpy over every customer (models/clv_predict.py): the
+costly part, which depends on (frequency, T) only, once per distinct row, spread back by index.
 Parameters are reported under their names in the literature (Fader, Hardie & Lee 2005):
 BG/NBD r, alpha, a, b; Pareto/NBD r, alpha, s, beta; Gamma-Gamma p, q, gamma (lifetimes calls
 gamma `v`). alpha and beta are scale parameters in the data's time unit (`time_unit_days`): in days
@@ -11,7 +12,6 @@ they are 7 times their value in weeks.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import math
@@ -22,6 +22,9 @@ import numpy as np
 import pandas as pd
 from lifetimes import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
 
+from models import clv_predict as btyd
+from models.clv_gradients import bgnbd_gradient, gamma_gamma_gradient
+from models.clv_predict import Histories
 from models.fitting import Optimum, log_param_covariance, minimise
 from models.rfm import compress
 
@@ -131,11 +134,21 @@ def _purchase_nll(model: str, collapsed: pd.DataFrame, scale: float, penalizer: 
     return lambda lp: ParetoNBDFitter._negative_log_likelihood(np.exp(lp), x, t, T, w, penalizer)
 
 
+def _purchase_gradient(model: str, collapsed: pd.DataFrame, scale: float, penalizer: float):
+    """The gradient of _purchase_nll where it is written out (BG/NBD), else None."""
+    if model != "bgnbd":
+        return None
+    x = collapsed.frequency.to_numpy(float)
+    t = collapsed.recency.to_numpy(float) * scale
+    T = collapsed["T"].to_numpy(float) * scale
+    return bgnbd_gradient(x, t, T, collapsed.weight.to_numpy(float), penalizer)
+
+
 def _fit_once(model: str, collapsed: pd.DataFrame, penalizer: float) -> tuple[Any, Optimum]:
     """One bounded fit (models/fitting.py), installed into a lifetimes fitter for prediction."""
     scale = 1.0 / float(collapsed["T"].max())
     nll = _purchase_nll(model, collapsed, scale, penalizer)
-    optimum = minimise(nll, 4)
+    optimum = minimise(nll, 4, _purchase_gradient(model, collapsed, scale, penalizer))
     names = PARAM_NAMES[model]
     params = pd.Series(np.exp(optimum.log_params), index=list(fitter_names(model)))
     for literature, lifetimes_name in zip(names, fitter_names(model), strict=True):
@@ -198,6 +211,7 @@ def fit_purchase_model(
             _purchase_nll(model, collapsed, scale, penalizer),
             optimum.log_params,
             float(collapsed.weight.sum()),
+            _purchase_gradient(model, collapsed, scale, penalizer),
         )
         _report_search(fitted, optimum)
         _diagnose(fitted)
@@ -230,10 +244,14 @@ def spend_independence(rfm: pd.DataFrame) -> float:
     return float(np.corrcoef(repeat.frequency, repeat.monetary_value)[0, 1])
 
 
-def _spend_nll(grouped: pd.DataFrame, penalizer: float):
+def _spend_nll(grouped: pd.DataFrame, penalizer: float, gradient: bool = False):
+    """Gamma-Gamma's mean negative log-likelihood over log parameters (lifetimes'), or with
+    `gradient` its gradient."""
     x = grouped.frequency.to_numpy(float)
     m = grouped.monetary_value.to_numpy(float)
     w = grouped.weight.to_numpy(float)
+    if gradient:
+        return gamma_gamma_gradient(x, m, w, penalizer)
     return lambda lp: GammaGammaFitter._negative_log_likelihood(lp, x, m, w, penalizer)
 
 
@@ -253,8 +271,8 @@ def fit_spend_model(
     grouped = repeat.groupby(["frequency", "monetary_value"]).size().rename("weight").reset_index()
     errors = []
     for penalizer in PENALIZERS:
-        nll = _spend_nll(grouped, penalizer)
-        optimum = minimise(nll, 3)
+        nll, gradient = _spend_nll(grouped, penalizer), _spend_nll(grouped, penalizer, True)
+        optimum = minimise(nll, 3, gradient)
         fitter = GammaGammaFitter(penalizer_coef=penalizer)
         fitter.params_ = pd.Series(np.exp(optimum.log_params), index=["p", "q", "v"])
         ll = -_spend_nll(grouped, 0.0)(optimum.log_params) * float(grouped.weight.sum())
@@ -264,7 +282,9 @@ def fit_spend_model(
         params = _params("gamma_gamma", fitter)
         model = FittedModel("gamma_gamma", fitter, params, float(ll), penalizer, len(repeat))
         model.notes = [*notes, *([f"converged only with penalizer {penalizer}"] * bool(penalizer))]
-        model.log_cov = log_param_covariance(nll, optimum.log_params, float(grouped.weight.sum()))
+        model.log_cov = log_param_covariance(
+            nll, optimum.log_params, float(grouped.weight.sum()), gradient
+        )
         if abs(correlation) > max_abs_corr:
             model.poor = True
             model.notes.append(
@@ -279,73 +299,34 @@ def fit_spend_model(
     raise FitError("gamma_gamma did not converge: " + "; ".join(errors))
 
 
-def _per_key(rfm: pd.DataFrame, keys: list[str], compute) -> pd.DataFrame:
-    """Apply `compute(unique_rows) -> DataFrame` once per distinct value of `keys`."""
-    unique = rfm[keys].drop_duplicates().reset_index(drop=True)
-    inputs = unique.copy()
-    if "recency" in keys:  # see fit_purchase_model
-        at_end = (inputs.recency >= inputs["T"]) & (inputs["T"] > 0)
-        inputs.loc[at_end, "recency"] = inputs.loc[at_end, "T"] - 1e-6
-    with np.errstate(all="ignore"):
-        values = compute(inputs)
-    merged = rfm[keys].merge(pd.concat([unique, values], axis=1), on=keys, how="left")
-    merged.index = rfm.index
-    return merged.drop(columns=keys)
-
-
-RFM_KEYS = ["frequency", "recency", "T"]
+def _predictor(fitter: Any) -> tuple[str, np.ndarray]:
+    """The model and its parameters (literature order, data time unit) of a lifetimes fitter."""
+    name = "pareto_nbd" if isinstance(fitter, ParetoNBDFitter) else "bgnbd"
+    return name, fitter.params_.to_numpy(dtype=float)
 
 
 def p_alive(fitter: Any, rfm: pd.DataFrame) -> pd.Series:
-    """P(alive) per customer, computed once per distinct (frequency, recency, T)."""
-    out = _per_key(
-        rfm,
-        RFM_KEYS,
-        lambda u: pd.DataFrame(
-            {
-                "p": np.asarray(
-                    fitter.conditional_probability_alive(u.frequency, u.recency, u["T"]),
-                    dtype=float,
-                )
-            }
-        ),
-    )
-    return out.p.clip(0.0, 1.0)
-
-
-def _pareto_if_alive(fitter: ParetoNBDFitter, t: float, x: np.ndarray, T: np.ndarray):
-    """Pareto/NBD's E[purchases in t | alive now], the closed form lifetimes multiplies by
-    P(alive) (Fader, Hardie & Lee 2005b, eq. 11); the limit s -> 1 is a logarithm."""
-    r, alpha, s, beta = fitter._unload_params("r", "alpha", "s", "beta")
-    rate = (r + x) * (beta + T) / (alpha + T)
-    if abs(s - 1.0) < 1e-9:
-        return rate * np.log((beta + T + t) / (beta + T))
-    return rate * (1.0 - ((beta + T) / (beta + T + t)) ** (s - 1.0)) / (s - 1.0)
+    """P(alive) per customer (vectorised: models/clv_predict.py)."""
+    name, params = _predictor(fitter)
+    return pd.Series(btyd.p_alive(name, params, Histories.of(rfm)), index=rfm.index)
 
 
 def purchases_if_alive(fitter: Any, times: list[float], rfm: pd.DataFrame) -> pd.DataFrame:
     """Expected purchases in the next t time units of a customer who is alive now, for each t
     in `times` (columns 0, 1, ...). In both models E[purchases | history] = P(alive) x this,
     and this depends on (frequency, T) only, not on recency: computed once per distinct
-    (frequency, T), far fewer than the customers or their (frequency, recency, T) rows.
-    For BG/NBD it is lifetimes' own expectation at recency = T divided by P(alive) there."""
-
-    def compute(u: pd.DataFrame) -> pd.DataFrame:
-        x, T = u.frequency.to_numpy(float), u["T"].to_numpy(float)
-        if isinstance(fitter, ParetoNBDFitter):
-            return pd.DataFrame({i: _pareto_if_alive(fitter, t, x, T) for i, t in enumerate(times)})
-        alive = np.asarray(fitter.conditional_probability_alive(x, T, T), dtype=float)
-        expected = fitter.conditional_expected_number_of_purchases_up_to_time
-        return pd.DataFrame(
-            {i: np.asarray(expected(t, x, T, T), dtype=float) / alive for i, t in enumerate(times)}
-        )
-
-    return _per_key(rfm, ["frequency", "T"], compute)
+    (frequency, T), far fewer than the customers or their (frequency, recency, T) rows."""
+    name, params = _predictor(fitter)
+    h = Histories.of(rfm)
+    return pd.DataFrame(btyd.if_alive(name, params, h, times)[h.inverse], index=rfm.index)
 
 
 def expected_purchases(fitter: Any, t: float, rfm: pd.DataFrame) -> pd.Series:
     """Expected purchases in the next `t` time units, per customer."""
-    return p_alive(fitter, rfm) * purchases_if_alive(fitter, [t], rfm)[0]
+    name, params = _predictor(fitter)
+    h = Histories.of(rfm)
+    alive = btyd.p_alive(name, params, h)
+    return pd.Series(alive * btyd.if_alive(name, params, h, [t])[h.inverse, 0], index=rfm.index)
 
 
 def spend_holdout_metrics(predicted_spend: pd.Series, actual_spend: pd.Series) -> dict[str, float]:
@@ -429,15 +410,13 @@ def discounted_purchases_by_horizon(
 ) -> pd.DataFrame:
     """Per horizon H (months): sum over i <= H of expected purchases in month i / (1 + rate)^i
     (column `m<H>`), from one pass over the months on distinct (frequency, T)."""
+    name, params = _predictor(fitter)
+    h = Histories.of(rfm)
     step = DAYS_PER_MONTH / time_unit_days
-    months = range(1, max(horizons) + 1)
-    cumulative = purchases_if_alive(fitter, [i * step for i in months], rfm).to_numpy()
-    increments = np.diff(cumulative, axis=1, prepend=0.0)
-    discount = 1.0 / (1.0 + monthly_rate) ** np.arange(1, len(months) + 1)
-    running = np.cumsum(increments * discount, axis=1)
-    alive = p_alive(fitter, rfm) if alive is None else alive
+    running = btyd.discounted_if_alive(name, params, h, step, max(horizons), monthly_rate)
+    alive = btyd.p_alive(name, params, h) if alive is None else np.asarray(alive, dtype=float)
     return pd.DataFrame(
-        {f"m{h}": alive.to_numpy() * running[:, h - 1] for h in horizons}, index=rfm.index
+        {f"m{m}": alive * running[h.inverse, m - 1] for m in horizons}, index=rfm.index
     )
 
 
@@ -453,11 +432,11 @@ def discounted_purchases(
 def expected_order_value(fitter: Any, rfm: pd.DataFrame) -> np.ndarray:
     """Gamma-Gamma's expected spend per order, per customer (the population mean for
     customers without repeat purchases)."""
-    monetary = rfm.monetary_value.where((rfm.monetary_value > 0) & (rfm.frequency > 0), 0.0)
-    with np.errstate(all="ignore"):
-        return np.asarray(
-            fitter.conditional_expected_average_profit(rfm.frequency, monetary), dtype=float
-        )
+    return btyd.order_value(
+        fitter.params_.to_numpy(dtype=float),
+        rfm.frequency.to_numpy(dtype=float),
+        rfm.monetary_value.to_numpy(dtype=float),
+    )
 
 
 def score_customers(
@@ -475,12 +454,12 @@ def score_customers(
     Gross CLV = discounted expected purchases x expected order value (Gamma-Gamma) x margin.
     Net CLV subtracts the expected service cost (last year's cost per year, for as long as the
     customer is alive, discounted) and the acquisition cost where known."""
-    fitter = purchases.fitter
+    name, params = _predictor(purchases.fitter)
+    h = Histories.of(rfm)
     out = rfm[["frequency", "recency", "T", "monetary_value"]].rename(columns={"T": "tenure"})
-    alive = p_alive(fitter, rfm)
-    out["expected_purchases_365d"] = (
-        alive * purchases_if_alive(fitter, [365.0 / time_unit_days], rfm)[0]
-    )
+    alive = btyd.p_alive(name, params, h)
+    year = btyd.if_alive(name, params, h, [365.0 / time_unit_days])[:, 0]
+    out["expected_purchases_365d"] = alive * year[h.inverse]
     out["p_alive"] = alive
     out["expected_avg_order_value"] = expected_order_value(spend.fitter, rfm)
     yearly_service = service_cost_per_year.reindex(rfm.index).fillna(0.0).astype(float)
@@ -490,14 +469,16 @@ def score_customers(
         else 0.0
     )
     d = assumptions.monthly_discount_rate
-    discounted = discounted_purchases_by_horizon(fitter, rfm, (12, 36), time_unit_days, d, alive)
+    step = DAYS_PER_MONTH / time_unit_days
+    running = btyd.discounted_if_alive(name, params, h, step, 36, d)
     for months in (12, 36):
-        gross = discounted[f"m{months}"] * out.expected_avg_order_value * assumptions.margin
+        discounted = alive * running[h.inverse, months - 1]
+        gross = discounted * out.expected_avg_order_value * assumptions.margin
         annuity = sum(1.0 / (1.0 + d) ** i for i in range(1, months + 1))
         service = yearly_service / 12.0 * annuity * out.p_alive
         out[f"clv_gross_{months}m"] = gross
         out[f"clv_net_{months}m"] = gross - service - acquisition
-    spread = clv_log_spread(rfm, purchases, spend, time_unit_days, d)
+    spread = clv_log_spread(rfm, purchases, spend, time_unit_days, d, h)
     out["clv_gross_36m_p05"] = out.clv_gross_36m * np.exp(-spread)
     out["clv_gross_36m_p95"] = out.clv_gross_36m * np.exp(spread)
     out["attrition_risk"] = 1.0 - out.p_alive
@@ -506,24 +487,41 @@ def score_customers(
 
 
 Z_90 = 1.6448536269514722  # the 95th percentile of the standard normal
+DERIVATIVE_STEP = 1e-4  # in log parameters
 
 
-def _with_log_params(model: FittedModel, log_params: np.ndarray) -> Any:
-    """A copy of the model's lifetimes fitter with other (log, literature-unit) parameters."""
-    fitter = copy.copy(model.fitter)
-    fitter.params_ = pd.Series(np.exp(log_params), index=model.fitter.params_.index)
-    return fitter
+def _log_purchases_36m(name: str, unit: float, rate: float, h: Histories):
+    """log P(alive) per customer and log of the discounted expected purchases if alive over 36
+    months per distinct (frequency, T), on a quarterly grid: enough for the derivatives of
+    the interval (a third of the monthly grid's cost)."""
+    quarterly = (1.0 + rate) ** 3 - 1.0
+
+    def value(params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        total = btyd.discounted_if_alive(name, params, h, 3 * DAYS_PER_MONTH / unit, 12, quarterly)
+        with np.errstate(all="ignore"):
+            return np.log(btyd.p_alive(name, params, h)), np.log(total[:, -1])
+
+    return value
 
 
-def _log_purchases_36m(fitter: Any, rfm: pd.DataFrame, unit: float, rate: float) -> np.ndarray:
-    """log of the discounted expected purchases over 36 months on a quarterly grid: enough for
-    the derivatives of the interval (a third of the monthly grid's cost)."""
-    step = 3 * DAYS_PER_MONTH / unit
-    cumulative = purchases_if_alive(fitter, [q * step for q in range(1, 13)], rfm).to_numpy()
-    increments = np.diff(cumulative, axis=1, prepend=0.0)
-    discount = 1.0 / (1.0 + rate) ** (3 * np.arange(1, 13))
-    with np.errstate(all="ignore"):
-        return np.log(p_alive(fitter, rfm).to_numpy() * (increments * discount).sum(axis=1))
+def _log_gradient(log_value, log_params: np.ndarray, h: Histories) -> np.ndarray:
+    """Forward differences of log_value (per customer, or a (per customer, per distinct
+    (frequency, T)) pair of parts) in each log parameter: one row per parameter."""
+    step = DERIVATIVE_STEP
+
+    def total(parts) -> np.ndarray:
+        if isinstance(parts, tuple):
+            per_customer, per_row = parts
+            return per_customer + per_row[h.inverse]
+        return parts
+
+    base = total(log_value(np.exp(log_params)))
+    return np.vstack(
+        [
+            (total(log_value(np.exp(log_params + shift))) - base) / step
+            for shift in step * np.eye(len(log_params))
+        ]
+    )
 
 
 def clv_log_spread(
@@ -532,30 +530,31 @@ def clv_log_spread(
     spend: FittedModel,
     time_unit_days: float,
     monthly_rate: float,
+    histories: Histories | None = None,
 ) -> pd.Series:
     """Half the width of a 90% interval of log(36-month gross CLV) per customer under the
     estimation error of the purchase and spend parameters: the delta method on
     log CLV = log(discounted purchases) + log(order value), one-sided differences in each log
     parameter, the two fits independent. It is the uncertainty of the estimate (narrow with
     many customers), not the spread of the customer's own future purchases. NaN where a
-    covariance is unknown (parameters not identified)."""
+    covariance is unknown (parameters not identified). Vectorised over every customer."""
     if purchases.log_cov is None or spend.log_cov is None:
         return pd.Series(np.nan, index=rfm.index)
-    h = 1e-4
+    h = histories or Histories.of(rfm)
+    name, params = _predictor(purchases.fitter)
+    monetary = rfm.monetary_value.to_numpy(dtype=float)
+
+    def log_order_value(p: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return np.log(btyd.order_value(p, h.x, monetary))
+
     variance = np.zeros(len(rfm))
     parts = (
-        (purchases, lambda f: _log_purchases_36m(f, rfm, time_unit_days, monthly_rate)),
-        (spend, lambda f: np.log(expected_order_value(f, rfm))),
+        (purchases, _log_purchases_36m(name, time_unit_days, monthly_rate, h), params),
+        (spend, log_order_value, spend.fitter.params_.to_numpy(dtype=float)),
     )
-    for model, log_value in parts:
-        base = log_value(model.fitter)
-        log_params = np.log(model.fitter.params_.to_numpy(float))
-        g = np.vstack(
-            [
-                (log_value(_with_log_params(model, log_params + step)) - base) / h
-                for step in h * np.eye(len(log_params))
-            ]
-        )
+    for model, log_value, values in parts:
+        g = _log_gradient(log_value, np.log(values), h)
         variance += np.einsum("ik,ij,jk->k", g, model.log_cov, g)
     return pd.Series(Z_90 * np.sqrt(np.clip(variance, 0, None)), index=rfm.index)
 
@@ -596,6 +595,8 @@ def model_run_record(
         "fitted_at": dt.datetime.now().replace(microsecond=0),
         "parameters": to_json(model.params),
         "standard_errors": to_json(model.standard_errors()),
+        # what a night that reuses these parameters needs for the CLV interval
+        "log_covariance": to_json(model.log_cov.tolist()) if model.log_cov is not None else None,
         "time_unit": unit_name(time_unit_days),
         "calibration_end": calibration_end,
         "log_likelihood": model.log_likelihood,

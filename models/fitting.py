@@ -73,25 +73,24 @@ def minimise(
 
 
 def log_param_covariance(
-    mean_nll: Callable[[np.ndarray], float], log_params: np.ndarray, customers: float
+    mean_nll: Callable[[np.ndarray], float],
+    log_params: np.ndarray,
+    customers: float,
+    gradient: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray | None:
     """Covariance of the log parameters: the inverse of the Hessian of the total negative
-    log-likelihood (central differences). None when it is not positive definite (a flat
-    direction: the parameters are not identified)."""
-    k = len(log_params)
-    h = HESSIAN_STEP
-    hessian = np.empty((k, k))
+    log-likelihood (central differences of the gradient where one is given, else of the
+    likelihood). None when it is not positive definite (a flat direction: the parameters are
+    not identified)."""
     with np.errstate(all="ignore"):
-        for i in range(k):
-            for j in range(i, k):
-                value = 0.0
-                for si, sj, sign in ((1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1)):
-                    step = np.zeros(k)
-                    step[i] += si * h
-                    step[j] += sj * h
-                    value += sign * float(mean_nll(log_params + step))
-                hessian[i, j] = hessian[j, i] = value / (4 * h * h)
-    hessian *= customers
+        if gradient is None:
+            hessian = _hessian(mean_nll, log_params)
+        else:
+            steps = HESSIAN_STEP * np.eye(len(log_params))
+            columns = [(gradient(log_params + s) - gradient(log_params - s)) for s in steps]
+            hessian = np.column_stack(columns) / (2 * HESSIAN_STEP)
+            hessian = (hessian + hessian.T) / 2
+    hessian = hessian * customers
     if not np.all(np.isfinite(hessian)):
         return None
     try:
@@ -99,3 +98,19 @@ def log_param_covariance(
     except np.linalg.LinAlgError:
         return None
     return np.linalg.inv(hessian)
+
+
+def _hessian(mean_nll: Callable[[np.ndarray], float], log_params: np.ndarray) -> np.ndarray:
+    k = len(log_params)
+    h = HESSIAN_STEP
+    hessian = np.empty((k, k))
+    for i in range(k):
+        for j in range(i, k):
+            value = 0.0
+            for si, sj, sign in ((1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1)):
+                step = np.zeros(k)
+                step[i] += si * h
+                step[j] += sj * h
+                value += sign * float(mean_nll(log_params + step))
+            hessian[i, j] = hessian[j, i] = value / (4 * h * h)
+    return hessian

@@ -110,7 +110,9 @@ def customer_identity_map(context: dg.AssetExecutionContext, cif: CifResource):
     Which source records are the same person and which form a household, with stable keys
     (models/identity/)."""
     with cif.connect(context) as con:
-        result = resolve_identities(con)
+        result = resolve_identities(con, force=cif.full_refresh)
+    if result.skipped:
+        context.log.info("no new or changed customer records: linking and households skipped")
     yield dg.MaterializeResult(
         asset_key=IDENTITY_KEY,
         metadata={
@@ -121,6 +123,7 @@ def customer_identity_map(context: dg.AssetExecutionContext, cif: CifResource):
             "splits": result.splits,
             "compared_records": result.compared_records,
             "model_trained": result.model_trained,
+            "skipped": result.skipped,
         },
     )
     yield dg.MaterializeResult(asset_key=HOUSEHOLD_KEY, metadata={"households": result.households})
@@ -163,6 +166,7 @@ def customer_scoring(context: dg.AssetExecutionContext, cif: CifResource):
             con,
             cif.as_of_date,
             context.run.run_id,
+            scoring.ScoringConfig(force_refit=cif.full_refresh),
             plots_dir=Path(cif.exports) / "plots" / cif.as_of_date.isoformat(),
         )
     for warning in result.warnings:
@@ -181,6 +185,8 @@ def customer_scoring(context: dg.AssetExecutionContext, cif: CifResource):
             ),
             "warnings": dg.MetadataValue.json(result.warnings),
             "selected_model": result.selected_model,
+            "refitted": result.refitted,
+            "refit_reason": result.refit_reason,
             "plots": dg.MetadataValue.json([str(p) for p in result.plots]),
         },
     )

@@ -8,11 +8,13 @@ Gamma-Gamma p=6.25, q=3.74, gamma=15.44.
 
 import datetime as dt
 import json
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import lifetimes.datasets
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -20,6 +22,7 @@ from ingest.loader import load_landing
 from models.clv import fit_purchase_model, fit_spend_model
 from models.rfm import rfm_summary
 from models.scoring import ScoringConfig, run_scoring
+from models.scoring.schedule import decide
 from tests.helpers import run_cif
 
 PUBLISHED = {
@@ -318,3 +321,68 @@ def test_currencies_are_converted_never_added_at_face_value(cdnow_nights):
         "x-sub": Decimal("10.1234"),  # sub-cent digits kept as validated
         "x-tiny": Decimal("0.0001"),
     }
+
+
+def _scores(con, as_of: dt.date) -> pd.DataFrame:
+    return (
+        con.execute(
+            "select * exclude (run_id) from scores.customer_scores where as_of_date = ? "
+            "order by customer_key",
+            [as_of],
+        )
+        .df()
+        .set_index("customer_key")
+    )
+
+
+def _runs(con, run_id: str) -> pd.DataFrame:
+    return (
+        con.execute("select * from scores.model_runs where run_id = ?", [run_id])
+        .df()
+        .set_index("model_name")
+    )
+
+
+def test_a_night_reuses_the_stored_fit_and_still_scores_everyone(cdnow_warehouse):
+    """Refit, then reuse on the same data (identical scores), then reuse for a later as-of
+    date (every customer scored with the stored parameters at the new date); a week later the
+    schedule refits, and a drift beyond the tolerance forces a refit."""
+    con, day = cdnow_warehouse, dt.date(1998, 6, 30)
+    config = ScoringConfig(holdout_days=273, time_unit_days=WEEK)
+    first = run_scoring(con, day, "fit-1", replace(config, force_refit=True))
+    assert first.refitted and first.refit_reason == "full refresh: every model refitted"
+    fitted = _scores(con, day)
+    again = run_scoring(con, day, "reuse-1", config)
+    assert not again.refitted and "reused the fit of 1998-06-30 (run fit-1)" in again.refit_reason
+    pd.testing.assert_frame_equal(_scores(con, day), fitted)
+    reused = _runs(con, "reuse-1")
+    assert not reused.refitted.any() and set(reused.fitted_run_id) == {"fit-1"}
+    assert reused.parameters.to_dict() == _runs(con, "fit-1").parameters.to_dict()
+    drift = json.loads(reused.loc[again.selected_model, "holdout_metrics"])["drift_check"]
+    assert drift["drift_pct_points"] == pytest.approx(0.0, abs=1e-9)
+    if _runs(con, "fit-1").loc["attrition_gbm"].selected:  # the classifier was stored
+        assert con.execute("select count(*) from scores.model_artifacts").fetchall()[0][0] >= 1
+
+    later = day + dt.timedelta(days=3)
+    run_scoring(con, later, "reuse-2", config)
+    assert not _runs(con, "reuse-2").refitted.any()
+    now = _scores(con, later)
+    rfm = rfm_summary(con, later, WEEK)
+    assert len(now) == len(rfm) == 2357
+    assert np.allclose(now.tenure, fitted.tenure + 3 / WEEK)
+    params = json.loads(_runs(con, "fit-1").loc[again.selected_model, "parameters"])
+    if again.selected_model == "bgnbd":
+        bgf = lifetimes.BetaGeoFitter()
+        bgf.params_ = pd.Series(params)
+        direct = bgf.conditional_probability_alive(rfm.frequency, rfm.recency, rfm["T"])
+        assert np.allclose(now.p_alive, direct)
+    assert (now.expected_purchases_365d <= fitted.expected_purchases_365d + 1e-12).all()
+
+    # A week on, the schedule refits; a drift beyond the tolerance forces a refit (decided
+    # before anything is fitted: what run_scoring then does is the refit above).
+    week_on = decide(con, day + dt.timedelta(days=7), config)
+    assert week_on.refit and "is 7 days old (refit every 7)" in week_on.reason
+    drifted = decide(con, later, replace(config, refit_drift_pct=1e-6))
+    assert drifted.refit and drifted.reason.startswith("holdout purchase error drifted")
+    assert drifted.drift["drift_pct_points"] > 1e-6
+    assert not decide(con, later, config).refit

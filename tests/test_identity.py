@@ -1,3 +1,5 @@
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 
@@ -309,3 +311,38 @@ def test_namesakes_with_their_own_contacts_stay_apart(con):
     integrated_customers(con, rows)
     result = resolve_identities(con)
     assert (result.records, result.customers) == (80, 80)
+
+
+def test_a_night_without_new_or_changed_records_skips_resolution(con):
+    """Same records and holders as the last resolution: linking and households are skipped
+    and the tables stay as they were; a changed record (or a forced run) resolves again."""
+    people = [
+        {
+            "source_system": "crm",
+            "source_customer_id": f"c{i}",
+            "first_name": first,
+            "last_name": "Lee",
+            "email": email,
+        }
+        for i, (first, email) in enumerate(
+            [("Ann", "ann@example.com"), ("Ann", "ann@example.com"), ("Bob", "bob@example.com")]
+        )
+    ]
+    integrated_customers(con, people)
+    first = resolve_identities(con, dt.datetime(2025, 1, 1))
+    assert (first.records, first.customers, first.skipped) == (3, 2, False)
+    state = "select * from core.customer_identity_map order by all"
+    before = con.execute(state).fetchall()
+    again = resolve_identities(con, dt.datetime(2025, 1, 2))
+    assert again.skipped and (again.records, again.customers, again.households) == (
+        3,
+        2,
+        first.households,
+    )
+    assert again.compared_records == 0 and again.new_customers == 0
+    assert con.execute(state).fetchall() == before  # resolved_at of the first night kept
+    integrated_customers(con, [*people, {**people[2], "source_customer_id": "c3"}])
+    changed = resolve_identities(con, dt.datetime(2025, 1, 3))
+    assert not changed.skipped and (changed.records, changed.customers) == (4, 2)
+    forced = resolve_identities(con, dt.datetime(2025, 1, 4), force=True)
+    assert not forced.skipped and forced.customers == 2

@@ -119,6 +119,39 @@ def test_scores_are_consistent():
     assert np.allclose(scores.p_alive, direct)
 
 
+def test_vectorised_scores_equal_lifetimes_per_customer():
+    """Every prediction of score_customers (numpy closed forms over distinct rows) equals
+    lifetimes' own methods called on each customer's history."""
+    rfm = simulated_rfm(n=1500)
+    purchases, spend = fit_purchase_model(rfm, "bgnbd"), fit_spend_model(rfm)
+    scores = score_customers(rfm, purchases, spend, 1.0, pd.Series(dtype=float))
+    bgf, ggf = purchases.fitter, spend.fitter
+    x, rec, T = rfm.frequency, rfm.recency, rfm["T"]
+    expected = bgf.conditional_expected_number_of_purchases_up_to_time
+    assert np.allclose(scores.expected_purchases_365d, expected(365.0, x, rec, T), rtol=1e-10)
+    monetary = rfm.monetary_value.where(x > 0, 0.0)
+    aov = ggf.conditional_expected_average_profit(x, monetary)
+    assert np.allclose(scores.expected_avg_order_value, aov, rtol=1e-12)
+    month = 365.25 / 12
+    cumulative = [expected(i * month, x, rec, T) for i in range(37)]
+    clv36 = sum((cumulative[i] - cumulative[i - 1]) / 1.01**i for i in range(1, 37)) * aov
+    assert np.allclose(scores.clv_gross_36m, clv36, rtol=1e-9)
+    assert (scores.clv_gross_36m_p05 < scores.clv_gross_36m).all()
+    assert (scores.clv_gross_36m < scores.clv_gross_36m_p95).all()
+    pareto = fit_purchase_model(rfm, "pareto_nbd")
+    alive = pareto.p_alive(rfm)
+    at_end = (rec >= T) & (T > 0)
+    direct = pareto.fitter.conditional_probability_alive(x, rec.where(~at_end, T - 1e-6), T)
+    assert np.allclose(alive, direct, rtol=1e-10)
+    assert np.allclose(
+        expected_purchases(pareto.fitter, 100.0, rfm),
+        pareto.fitter.conditional_expected_number_of_purchases_up_to_time(
+            100.0, x, rec.where(~at_end, T - 1e-6), T
+        ),
+        rtol=1e-8,
+    )
+
+
 def test_pareto_nbd_fits_and_names_parameters_as_the_literature():
     rfm = simulated_rfm(n=3000, seed=5)
     pareto = fit_purchase_model(rfm, "pareto_nbd")
@@ -180,3 +213,38 @@ def test_large_populations_are_fitted_on_a_fixed_sample():
     assert sampled.params["r"] / sampled.params["alpha"] == pytest.approx(
         full.params["r"] / full.params["alpha"], rel=0.2
     )
+
+
+def test_likelihood_gradients_match_lifetimes_likelihoods():
+    """The analytical gradients the fits search with are those of lifetimes' own likelihoods."""
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+    from models.clv_gradients import bgnbd_gradient, gamma_gamma_gradient
+
+    rfm = simulated_rfm(n=300)
+    x = rfm.frequency.to_numpy(float)
+    rec, T = rfm.recency.to_numpy(float) / 400.0, rfm["T"].to_numpy(float) / 400.0
+    w = np.arange(1.0, 301.0) % 4 + 1
+    repeat = x > 0
+    m = rfm.monetary_value.to_numpy(float)[repeat]
+    for penalizer in (0.0, 0.01):
+        cases = (
+            (
+                np.log([0.3, 2.0, 0.8, 3.0]),
+                bgnbd_gradient(x, rec, T, w, penalizer),
+                lambda lp, pen=penalizer: BetaGeoFitter._negative_log_likelihood(
+                    lp, x, rec, T, w, pen
+                ),
+            ),
+            (
+                np.log([3.0, 10.0, 100.0]),
+                gamma_gamma_gradient(x[repeat], m, w[repeat], penalizer),
+                lambda lp, pen=penalizer: GammaGammaFitter._negative_log_likelihood(
+                    lp, x[repeat], m, w[repeat], pen
+                ),
+            ),
+        )
+        for log_params, gradient, nll in cases:
+            steps = 1e-6 * np.eye(len(log_params))
+            numeric = [(nll(log_params + s) - nll(log_params - s)) / 2e-6 for s in steps]
+            assert np.allclose(gradient(log_params), numeric, atol=1e-6)

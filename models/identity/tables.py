@@ -22,6 +22,7 @@ MODEL = "identity_model"
 RECORD_STATE = "identity_records"
 PAIR_STATE = "identity_pairs"
 PHONES = "identity_phones"
+INPUTS = "identity_inputs"
 
 DDL = {
     IDENTITY_MAP: """(
@@ -58,8 +59,10 @@ DDL = {
     PAIR_STATE: "(uid_l varchar not null, uid_r varchar not null, match_probability double not null)",
     # phone numbers as given (with the region they were read in) -> E.164 and kind
     PHONES: "(phone varchar not null, region varchar not null, e164 varchar, kind varchar)",
+    # a fingerprint of what the last resolution read: a night that brings nothing new skips
+    INPUTS: "(fingerprint varchar not null, records bigint not null, resolved_at timestamp not null)",
 }
-REWRITTEN = (IDENTITY_MAP, KEY_LOOKUP, HOUSEHOLDS, RECORD_STATE, PAIR_STATE)
+REWRITTEN = (IDENTITY_MAP, KEY_LOOKUP, HOUSEHOLDS, RECORD_STATE, PAIR_STATE, INPUTS)
 
 # "core.customer_identity_map", ...: what a full rebuild of the dbt layers keeps.
 TABLES = tuple(f"{SCHEMA}.{name}" for name in DDL)

@@ -25,6 +25,13 @@ class ScoringConfig:
     # The classifier scores the run only if its holdout AUC beats 1 - P(alive)'s by more.
     min_attrition_auc_uplift: float = 0.0
     assumptions: ClvAssumptions = field(default_factory=ClvAssumptions)
+    # The models are refitted when their stored fit is this many days old (by as-of date), ...
+    refit_every_days: int = 7
+    # ... or when the stored purchase model's holdout error (its calibration fit predicting
+    # the last holdout_days) moved this many percentage points from its error at the fit, ...
+    refit_drift_pct: float = 10.0
+    # ... or always (`cif run --full-refresh`); otherwise a night scores with the stored fit.
+    force_refit: bool = False
 
 
 @dataclass
@@ -38,6 +45,9 @@ class ScoringResult:
     # Set when the attrition classifier lost to 1 - P(alive) on the holdout (the warning check
     # attrition_beats_baseline): why the baseline scored the run.
     attrition_fallback: str | None = None
+    # Whether the models were refitted this run or a stored fit was reused, and why.
+    refitted: bool = True
+    refit_reason: str = ""
 
     @property
     def holdout_ok(self) -> bool:

@@ -48,7 +48,7 @@ def acquisition_cost(con: duckdb.DuckDBPyConnection) -> pd.Series | None:
     has_column = con.execute(
         "select count(*) from information_schema.columns where table_schema = 'core' "
         "and table_name = 'dim_customer' and column_name = 'acquisition_cost'"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not has_column:
         return None
     return con.execute(ACQUISITION_SQL).df().set_index("customer_key").acquisition_cost

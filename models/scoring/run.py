@@ -1,5 +1,9 @@
 """The nightly scoring step: validate on a holdout, pick the purchase model, refit, store scores.
 
+0. Refit or reuse (schedule.py): the models are refitted every `refit_every_days`, when the
+   stored purchase model's holdout error drifts past `refit_drift_pct`, when nothing is stored
+   or on a full refresh. Any other night scores every customer with the stored fit (steps 4
+   and 5 only, nothing fitted) and records in `scores.model_runs` that it reused it and why.
 1. Calibration / holdout split ending at the as-of date: BG/NBD and Pareto/NBD are fitted on
    the calibration period and predict the holdout's purchases; the one with the lower
    per-customer MAE is chosen for this run (recorded in `scores.model_runs.selected`).
@@ -25,12 +29,14 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from models.attrition import stored_risk
 from models.clv import score_customers
 from models.rfm import holdout_actuals, rfm_summary
-from models.scoring.attrition_step import attrition_records, fit_attrition
+from models.scoring.attrition_step import ATTRITION_MODEL, attrition_records, fit_attrition
 from models.scoring.config import ScoringConfig, ScoringResult
 from models.scoring.costs import acquisition_cost, service_cost_per_year
 from models.scoring.purchases import PurchaseModel, RunStamp, choose_and_refit
+from models.scoring.schedule import Decision, decide, dump_classifier, flag, reused_records
 from models.scoring.spend import fit_spend
 from models.scoring.store import clear_scores, ensure_scores_schema, purchases_exist, write_scores
 
@@ -42,7 +48,8 @@ def run_scoring(
     config: ScoringConfig = ScoringConfig(),
     plots_dir: Path | None = None,
 ) -> ScoringResult:
-    """Fit, validate and score every customer with purchases up to `as_of` (idempotent per date)."""
+    """Score every customer with purchases up to `as_of` (idempotent per date), refitting the
+    models where schedule.decide says so and reusing the stored fit otherwise."""
     ensure_scores_schema(con)
     if not purchases_exist(con, as_of):  # e.g. a source of customers or interactions only
         clear_scores(con, as_of)
@@ -50,9 +57,36 @@ def run_scoring(
             customers_scored=0,
             warnings=[f"no purchases up to {as_of}: no model was fitted and no customer scored"],
         )
+    decision = decide(con, as_of, config)
+    result = ScoringResult(
+        customers_scored=0, refitted=decision.refit, refit_reason=decision.reason
+    )
+    if decision.refit:
+        scores, records, artifacts = _refit(con, as_of, run_id, config, result, plots_dir)
+    else:
+        scores, records = _reuse(con, as_of, run_id, config, decision, result)
+        artifacts = []
+    scores = scores.reset_index().rename(columns={"index": "customer_key"})
+    scores.insert(1, "as_of_date", as_of)
+    scores.insert(2, "run_id", run_id)
+    write_scores(con, as_of, run_id, scores, pd.DataFrame.from_records(records), artifacts)
+    result.customers_scored = len(scores)
+    result.models = records
+    return result
+
+
+def _costs(con: duckdb.DuckDBPyConnection, as_of: dt.date, config: ScoringConfig) -> dict:
+    return {
+        "service_cost_per_year": service_cost_per_year(con, as_of, config.assumptions),
+        "assumptions": config.assumptions,
+        "acquisition_cost": acquisition_cost(con),
+    }
+
+
+def _refit(con, as_of, run_id, config: ScoringConfig, result: ScoringResult, plots_dir):
+    """Validate on the holdout, choose, refit and score: (scores, model_runs rows, artifacts)."""
     unit = config.time_unit_days
     stamp = RunStamp(run_id, as_of, as_of - dt.timedelta(days=config.holdout_days), unit)
-    result = ScoringResult(customers_scored=0)
     calibration = rfm_summary(con, stamp.calibration_end, unit)
     holdout = holdout_actuals(con, stamp.calibration_end, as_of)
     rfm = rfm_summary(con, as_of, unit)
@@ -62,29 +96,53 @@ def run_scoring(
     spend = fit_spend(rfm, calibration, holdout.holdout_spend, purchases, stamp, config, result)
     records = [*purchases.records, spend.record]
     scores = score_customers(
-        rfm,
-        purchases.fitted,
-        spend.fitted,
-        unit,
-        service_cost_per_year(con, as_of, config.assumptions),
-        config.assumptions,
-        acquisition_cost(con),
+        rfm, purchases.fitted, spend.fitted, unit, **_costs(con, as_of, config)
     )
     attrition = fit_attrition(con, as_of, config, result)
+    artifacts = []
     if attrition is not None:
         scores["attrition_risk"] = attrition.risk.reindex(scores.index).fillna(1.0 - scores.p_alive)
         records += attrition_records(attrition, run_id, as_of, config)
-    scores = scores.reset_index().rename(columns={"index": "customer_key"})
-    scores.insert(1, "as_of_date", as_of)
-    scores.insert(2, "run_id", run_id)
-    write_scores(con, as_of, run_id, scores, pd.DataFrame.from_records(records))
-    result.customers_scored = len(scores)
-    result.models = records
+        if attrition.fitted is not None and attrition.risk_source == "classifier":
+            artifacts.append(dump_classifier(attrition.fitted, ATTRITION_MODEL))
+    for record in records:
+        record |= {"refitted": True, "refit_reason": result.refit_reason, "fitted_run_id": run_id}
     if plots_dir is not None:
         result.plots = _plots(
             con, plots_dir, scores, calibration, purchases, stamp, attrition, result
         )
-    return result
+    return scores, records, artifacts
+
+
+def _reuse(con, as_of, run_id, config: ScoringConfig, decision: Decision, result: ScoringResult):
+    """Score every customer with the stored fit: (scores, model_runs rows). Nothing is fitted."""
+    stored = decision.stored
+    unit = config.time_unit_days
+    rfm = rfm_summary(con, as_of, unit)
+    purchases, spend = stored.model(stored.selected), stored.model("gamma_gamma")
+    scores = score_customers(rfm, purchases, spend, unit, **_costs(con, as_of, config))
+    result.selected_model = stored.selected
+    rows = stored.rows
+    result.poor_fits = [
+        n for n in (stored.selected, "gamma_gamma") if rows.loc[n].status == "poor fit"
+    ]
+    if "attrition_gbm" in rows.index:
+        risk = stored_risk(
+            con,
+            as_of,
+            config.attrition_horizon_days,
+            unit,
+            stored.classifier,
+            stored.model("bgnbd"),
+        )
+        scores["attrition_risk"] = risk.reindex(scores.index).fillna(1.0 - scores.p_alive)
+        if not flag(rows.loc["attrition_gbm"].selected):
+            result.attrition_fallback = (
+                f"the attrition classifier fitted on {stored.as_of} did not beat the BTYD "
+                "baseline 1 - P(alive) on its holdout: the baseline is used"
+            )
+    result.warnings += [f"{n} (fitted on {stored.as_of}) is a poor fit" for n in result.poor_fits]
+    return scores, reused_records(decision, run_id, as_of)
 
 
 def _plots(con, plots_dir, scores, calibration, purchases: PurchaseModel, stamp, attrition, result):

@@ -40,6 +40,18 @@ create table if not exists scores.model_runs (
 alter table scores.model_runs add column if not exists selected boolean;
 alter table scores.model_runs add column if not exists calibration_parameters json;
 alter table scores.model_runs add column if not exists standard_errors json;
+alter table scores.model_runs add column if not exists log_covariance json;
+alter table scores.model_runs add column if not exists refitted boolean;
+alter table scores.model_runs add column if not exists refit_reason varchar;
+alter table scores.model_runs add column if not exists fitted_run_id varchar;
+create table if not exists scores.model_artifacts (
+    run_id varchar not null,
+    model_name varchar not null,
+    format varchar not null,
+    sha256 varchar not null,
+    artifact blob not null,
+    saved_at timestamp not null
+);
 """
 
 
@@ -53,8 +65,11 @@ def write_scores(
     run_id: str,
     scores: pd.DataFrame,
     runs: pd.DataFrame,
+    artifacts: list[dict] | None = None,
 ) -> None:
-    """Replace the as-of date's scores and this run's model rows, in one transaction."""
+    """Replace the as-of date's scores and this run's model rows (and fitted model artifacts,
+    stored in the warehouse so that they are published and rolled back with it), in one
+    transaction."""
     con.register("new_scores", scores)
     con.register("new_runs", runs)
     try:
@@ -66,6 +81,12 @@ def write_scores(
         )
         con.execute("delete from scores.model_runs where run_id = ?", [run_id])
         con.execute("insert into scores.model_runs by name select * from new_runs")
+        con.execute("delete from scores.model_artifacts where run_id = ?", [run_id])
+        for a in artifacts or []:
+            con.execute(
+                "insert into scores.model_artifacts values (?, ?, ?, ?, ?, now())",
+                [run_id, a["model_name"], a["format"], a["sha256"], a["artifact"]],
+            )
         con.execute("commit")
     except duckdb.Error:
         con.execute("rollback")
@@ -80,8 +101,8 @@ def purchases_exist(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> bool:
     row = con.execute(
         "select count(*) from core.fct_transactions where amount >= 0 and occurred_on <= ?",
         [as_of],
-    ).fetchone()
-    return bool(row and row[0])
+    ).fetchall()
+    return bool(row and row[0][0])
 
 
 def clear_scores(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
