@@ -105,6 +105,11 @@ def write_build_state(
     )
 
 
+def clear_build_state(con: duckdb.DuckDBPyConnection) -> None:
+    """Forget the last build (the next run rebuilds in full): after a partial build."""
+    con.execute(f"drop table if exists {BUILD_STATE}")
+
+
 def full_rebuild_reason(
     con: duckdb.DuckDBPyConnection, as_of: dt.date, as_known_at: dt.datetime | None = None
 ) -> str | None:

@@ -24,6 +24,7 @@ from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
 from ingest.layouts import DBT_PROJECT_DIR
 from ingest.warehouse import (
+    clear_build_state,
     drop_derived_relations,
     full_rebuild_reason,
     table_row_counts,
@@ -85,8 +86,10 @@ def _build(context: dg.AssetExecutionContext, cif: CifResource, tag: str) -> Ite
         yield from _dagster_events(context, cif, results, target)
         if not outcome.success:
             raise dg.Failure(description=dbt_failures(results, errors))
-        if tag == LAST_LAYER:  # every derived table now stands as of the run's clocks
-            with cif.connect(context) as con:
+        with cif.connect(context) as con:
+            if not cif.publishes(context):  # a partial run: the layers may disagree now
+                clear_build_state(con)
+            elif tag == LAST_LAYER:  # every derived table now stands as of the run's clocks
                 write_build_state(con, cif.as_of_date, cif.as_known_at_time, rebuild_reason)
     finally:
         shutil.rmtree(target, ignore_errors=True)
