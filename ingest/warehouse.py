@@ -78,3 +78,58 @@ def write_run_context(
     con.execute(
         "insert into meta.run_context values (?, ?)", [as_of, as_known_at or OPEN_KNOWLEDGE]
     )
+
+
+# What the derived tables were last built for: the incremental dbt models add only what a
+# night brought on top of it, so a run whose clocks do not follow on from it rebuilds in full.
+BUILD_STATE = "meta.build_state"
+
+
+def write_build_state(
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    as_known_at: dt.datetime | None = None,
+    full_rebuild_reason: str | None = None,
+) -> None:
+    """Record that every derived table now stands as of `as_of`, known at `as_known_at`, and
+    why it was rebuilt in full (NULL: the night was added incrementally)."""
+    con.execute("create schema if not exists meta")
+    con.execute(
+        f"create or replace table {BUILD_STATE} (as_of date not null, "
+        "as_known_at timestamp not null, full_rebuild_reason varchar, "
+        "built_at timestamp not null)"
+    )
+    con.execute(
+        f"insert into {BUILD_STATE} values (?, ?, ?, current_timestamp)",
+        [as_of, as_known_at or OPEN_KNOWLEDGE, full_rebuild_reason],
+    )
+
+
+def clear_build_state(con: duckdb.DuckDBPyConnection) -> None:
+    """Forget the last build (the next run rebuilds in full): after a partial build."""
+    con.execute(f"drop table if exists {BUILD_STATE}")
+
+
+def full_rebuild_reason(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, as_known_at: dt.datetime | None = None
+) -> str | None:
+    """Why this run must rebuild the derived tables in full rather than add the night to them
+    (None: it may add): nothing was built yet, the run reproduces what was known at a past
+    time, the last build did, or the business date goes back before the last build's."""
+    if as_known_at is not None:
+        return "--as-known-at reproduces a past state"
+    exists = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'meta' and table_name = 'build_state'"
+    ).fetchone()[0]
+    if not exists:
+        return "no previous build"
+    built = con.execute(f"select as_of, as_known_at from {BUILD_STATE}").fetchone()
+    if built is None:
+        return "no previous build"
+    built_as_of, built_known_at = built
+    if built_known_at != OPEN_KNOWLEDGE:
+        return "the last build reproduced a past state (--as-known-at)"
+    if as_of < built_as_of:
+        return f"--as-of {as_of} is before the last build's {built_as_of}"
+    return None

@@ -23,7 +23,14 @@ from dagster_dbt import (
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
 from ingest.layouts import DBT_PROJECT_DIR
-from ingest.warehouse import drop_derived_relations, table_row_counts, write_run_context
+from ingest.warehouse import (
+    clear_build_state,
+    drop_derived_relations,
+    full_rebuild_reason,
+    table_row_counts,
+    write_build_state,
+    write_run_context,
+)
 from models.identity import TABLES as IDENTITY_TABLES
 from orchestration.dbt_project import dbt_args, invoke, parsed_manifest
 from orchestration.resources import CifResource
@@ -64,14 +71,9 @@ TRANSLATOR = CifDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset
 def _build(context: dg.AssetExecutionContext, cif: CifResource, tag: str) -> Iterator[Any]:
     variables = cif.dbt_vars(context)
     args = ["build", "--select", f"tag:{tag}", *NIGHTLY_EXCLUDE]
-    if cif.full_refresh:
+    rebuild_reason = _prepare(context, cif, tag)
+    if rebuild_reason:
         args.append("--full-refresh")
-        if tag == next(iter(LAYERS)):  # the first dbt layer of the run
-            with cif.connect(context) as con:
-                dropped = drop_derived_relations(con, keep=IDENTITY_TABLES)
-            context.log.info(f"full refresh: dropped {len(dropped)} derived relations")
-    with cif.connect(context) as con:
-        write_run_context(con, cif.as_of_date, cif.as_known_at_time)
     target = Path(dbt_project().project_dir) / "target" / "runs" / f"{context.run.run_id}-{tag}"
     results: list[dict] = []
     errors: list[str] = []
@@ -84,8 +86,30 @@ def _build(context: dg.AssetExecutionContext, cif: CifResource, tag: str) -> Ite
         yield from _dagster_events(context, cif, results, target)
         if not outcome.success:
             raise dg.Failure(description=dbt_failures(results, errors))
+        with cif.connect(context) as con:
+            if not cif.publishes(context):  # a partial run: the layers may disagree now
+                clear_build_state(con)
+            elif tag == LAST_LAYER:  # every derived table now stands as of the run's clocks
+                write_build_state(con, cif.as_of_date, cif.as_known_at_time, rebuild_reason)
     finally:
         shutil.rmtree(target, ignore_errors=True)
+
+
+def _prepare(context: dg.AssetExecutionContext, cif: CifResource, tag: str) -> str | None:
+    """Write the run's clocks for the layer; returns why it must be rebuilt in full, or None
+    when the incremental models may add only what the night brought. Every layer of a run
+    decides alike: the build state it reads is written after the last layer."""
+    with cif.connect(context) as con:
+        if cif.full_refresh:
+            reason = "--full-refresh"
+            if tag == FIRST_LAYER:
+                dropped = drop_derived_relations(con, keep=IDENTITY_TABLES)
+                context.log.info(f"full refresh: dropped {len(dropped)} derived relations")
+        else:
+            reason = full_rebuild_reason(con, cif.as_of_date, cif.as_known_at_time)
+        write_run_context(con, cif.as_of_date, cif.as_known_at_time)
+    context.log.info(f"{tag}: " + (f"full rebuild ({reason})" if reason else "incremental"))
+    return reason
 
 
 def _collect(event: Any, results: list[dict], errors: list[str]) -> None:
@@ -159,6 +183,8 @@ def _layer(tag: str) -> dg.AssetsDefinition:
         name=f"dbt_{tag}",
     )(layer_assets)
 
+
+FIRST_LAYER, *_, LAST_LAYER = LAYERS
 
 dbt_integrate_assets, dbt_core_assets, dbt_marts_assets = (_layer(tag) for tag in LAYERS)
 DBT_LAYER_ASSETS = (dbt_integrate_assets, dbt_core_assets, dbt_marts_assets)

@@ -128,13 +128,16 @@ def prepare_manifest() -> Path:
     return MANIFEST
 
 
-def build_layer(warehouse: Path, as_of: dt.date, tag: str, target: Path) -> None:
+def build_layer(
+    warehouse: Path, as_of: dt.date, tag: str, target: Path, full_refresh: bool = False
+) -> None:
     """Build one tagged dbt layer (models only) on `warehouse` as of `as_of`, outside Dagster:
     for benchmarks and tests that need, say, the integration layer without a whole run."""
     with connection(warehouse) as con:
         write_run_context(con, as_of)
+    command = ["run", "--select", f"tag:{tag}", *(["--full-refresh"] if full_refresh else [])]
     result = invoke(
-        dbt_args(["run", "--select", f"tag:{tag}"], target, {"warehouse_path": str(warehouse)}),
+        dbt_args(command, target, {"warehouse_path": str(warehouse)}),
         manifest=parsed_manifest(warehouse),
     )
     if not result.success:

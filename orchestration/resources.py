@@ -90,7 +90,8 @@ class CifResource(dg.ConfigurableResource):
     def published_path(self) -> Path:
         return Path(self.warehouse)
 
-    def _publishes(self, context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> bool:
+    def publishes(self, context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> bool:
+        """Whether the run is the whole job (it builds every layer and publishes)."""
         selection = context.run.asset_selection  # None or empty: the whole job
         return not selection or PUBLISH_KEY in selection
 
@@ -99,8 +100,8 @@ class CifResource(dg.ConfigurableResource):
     ) -> Path:
         """The file this run writes: its working copy in a full run, else the published file."""
         run_id = context.run.run_id
-        claim_warehouse(self.published_path, run_id, clean=self._publishes(context))
-        if not self._publishes(context):
+        claim_warehouse(self.published_path, run_id, clean=self.publishes(context))
+        if not self.publishes(context):
             return self.published_path
         return WorkingCopy(self.published_path, run_id).begin()
 

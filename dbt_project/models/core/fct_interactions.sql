@@ -1,3 +1,25 @@
+{{
+    config(
+        materialized="incremental",
+        incremental_strategy="delete+insert",
+        unique_key=["source_system", "interaction_id"],
+    )
+}}
+{% if is_incremental() %}
+    {#- the source records identity resolution gave another customer key tonight -#}
+    with rekeyed as (
+        select distinct
+            facts.source_system,
+            facts.source_customer_id
+        from {{ this }} as facts
+        inner join {{ source('core', 'customer_identity_map') }} as identity_map
+            on
+                facts.source_system = identity_map.source_system
+                and facts.source_customer_id = identity_map.source_customer_id
+        where facts.customer_key <> identity_map.customer_key
+    )
+
+{% endif %}
 select
     identity_map.customer_key,
     interactions.source_system,
@@ -15,5 +37,14 @@ inner join {{ source('core', 'customer_identity_map') }} as identity_map
     on
         interactions.source_system = identity_map.source_system
         and interactions.source_customer_id = identity_map.source_customer_id
+{% if is_incremental() %}
+    left join rekeyed
+        on
+            interactions.source_system = rekeyed.source_system
+            and interactions.source_customer_id = rekeyed.source_customer_id
+    where
+        {{ cif.night_of_facts("interactions.batch_id", ["interactions.occurred_at", "interactions.resolved_at"]) }}
+        or rekeyed.source_system is not null
+{% endif %}
 -- clustered by customer: looking up one customer (the frontline) reads only its row groups
 order by identity_map.customer_key, interactions.occurred_at

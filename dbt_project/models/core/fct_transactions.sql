@@ -1,3 +1,25 @@
+{{
+    config(
+        materialized="incremental",
+        incremental_strategy="delete+insert",
+        unique_key=["source_system", "transaction_id"],
+    )
+}}
+{% if is_incremental() %}
+    {#- the source records identity resolution gave another customer key tonight -#}
+    with rekeyed as (
+        select distinct
+            facts.source_system,
+            facts.source_customer_id
+        from {{ this }} as facts
+        inner join {{ source('core', 'customer_identity_map') }} as identity_map
+            on
+                facts.source_system = identity_map.source_system
+                and facts.source_customer_id = identity_map.source_customer_id
+        where facts.customer_key <> identity_map.customer_key
+    )
+
+{% endif %}
 select
     identity_map.customer_key,
     txn.source_system,
@@ -17,5 +39,14 @@ inner join {{ source('core', 'customer_identity_map') }} as identity_map
     on
         txn.source_system = identity_map.source_system
         and txn.source_customer_id = identity_map.source_customer_id
+{% if is_incremental() %}
+    left join rekeyed
+        on
+            txn.source_system = rekeyed.source_system
+            and txn.source_customer_id = rekeyed.source_customer_id
+    where
+        {{ cif.night_of_facts("txn.batch_id", ["txn.occurred_at"]) }}
+        or rekeyed.source_system is not null
+{% endif %}
 -- clustered by customer: looking up one customer (the frontline) reads only its row groups
 order by identity_map.customer_key, txn.occurred_at

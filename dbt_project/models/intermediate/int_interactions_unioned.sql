@@ -1,3 +1,10 @@
+{{
+    config(
+        materialized="incremental",
+        incremental_strategy="delete+insert",
+        unique_key=["source_system", "interaction_id"],
+    )
+}}
 {% for model in [
     'stg_app__events',
     'stg_callcentre__calls',
@@ -17,5 +24,6 @@
         batch_id,
         loaded_at
     from {{ ref(model) }}
+    {% if is_incremental() %}where {{ cif.night_of_facts(time_columns=["occurred_at", "resolved_at"]) }}{% endif %}
     {% if not loop.last %}union all{% endif %}
 {% endfor %}

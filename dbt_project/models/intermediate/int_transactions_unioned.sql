@@ -1,3 +1,10 @@
+{{
+    config(
+        materialized="incremental",
+        incremental_strategy="delete+insert",
+        unique_key=["source_system", "transaction_id"],
+    )
+}}
 {% for model in [
     'stg_branch__transactions',
     'stg_web__orders',
@@ -16,5 +23,6 @@
         batch_id,
         loaded_at
     from {{ ref(model) }}
+    {% if is_incremental() %}where {{ cif.night_of_facts(time_columns=["occurred_at"]) }}{% endif %}
     {% if not loop.last %}union all{% endif %}
 {% endfor %}

@@ -1,0 +1,32 @@
+{#-
+    Incremental models add what a night brought to what the last build made, with dbt's
+    portable `delete+insert` strategy on the model's unique key: the rows of the keys the night
+    touched are deleted and inserted again. The last build's clocks are in meta.build_state
+    (ingest/warehouse.py write_build_state, written after the last dbt layer of a run). A run
+    whose clocks do not follow on from it (no build yet, --as-of before it, --as-known-at, or
+    --full-refresh) is built with dbt's --full-refresh (orchestration/dbt.py), where
+    is_incremental() is false and every model is built from raw as before.
+-#}
+
+{#- The first instant after the last build's business date: rows dated from then on were
+    left out by it and may be in this run. -#}
+{% macro previous_as_of_cutoff() -%}
+    (select cast({{ dbt.dateadd("day", 1, "as_of") }} as timestamp) from meta.build_state)
+{%- endmacro %}
+
+{#- Rows of raw batches loaded after the newest one the model holds (batch ids only grow). -#}
+{% macro from_new_batches(batch_column="batch_id") -%}
+    {{ batch_column }} > (select coalesce(max(batch_id), -1) from {{ this }})
+{%- endmacro %}
+
+{#- What the night may change in a fact from the integration layer: rows of new batches (new
+    rows and corrected ones: the latest load wins) and rows dated after the last build's
+    business date (known before but left out until this run's date reached them). -#}
+{% macro night_of_facts(batch_column="batch_id", time_columns=["occurred_at"]) -%}
+    (
+        {{ from_new_batches(batch_column) }}
+        {%- for column in time_columns %}
+            or {{ column }} >= {{ previous_as_of_cutoff() }}
+        {%- endfor %}
+    )
+{%- endmacro %}
