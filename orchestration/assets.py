@@ -15,6 +15,8 @@ from models.identity import tables as identity_tables
 from orchestration.dbt import dbt_asset_key, dbt_keys_in_schema, dbt_marts_assets
 from orchestration.exports import export_published
 from orchestration.resources import PUBLISH_KEY, CifResource
+from quality.figures import key_figures, plots_markdown
+from quality.run_history import record_publication
 
 RAW_KEYS = [dg.AssetKey(["raw", layout.raw_table]) for layout in load_layouts().values()]
 IDENTITY_KEY = dg.AssetKey([identity_tables.SCHEMA, identity_tables.IDENTITY_MAP])
@@ -181,7 +183,12 @@ def customer_scoring(context: dg.AssetExecutionContext, cif: CifResource):
             ),
             "warnings": dg.MetadataValue.json(result.warnings),
             "selected_model": result.selected_model,
-            "plots": dg.MetadataValue.json([str(p) for p in result.plots]),
+            "plots": dg.MetadataValue.md(plots_markdown(result.plots)),
+            "plot_files": dg.MetadataValue.json([str(p) for p in result.plots]),
+            **{
+                name: dg.MetadataValue.float(value)
+                for name, value in key_figures(result.models).items()
+            },
         },
     )
     yield dg.AssetCheckResult(
@@ -256,7 +263,10 @@ def warehouse_published(
 ) -> dg.MaterializeResult:
     """Publish the warehouse
 
-    Atomically replace the published warehouse with this run's working copy."""
+    Atomically replace the published warehouse with this run's working copy, after adding the
+    run's rows per table and checks to its history (quality/run_history.py)."""
+    with cif.connect(context) as con:
+        record_publication(con, context.run.run_id, cif.as_of_date, _checks_of_run(context))
     path = cif.publish(context)
     return dg.MaterializeResult(
         metadata={

@@ -194,7 +194,10 @@ def export(
         ),
     ] = False,
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Folder name (default: today)")
+        str | None,
+        typer.Option(
+            "--as-of", help="Folder name (default: the as-of date of the published warehouse)"
+        ),
     ] = None,
 ) -> None:
     """Write every mart of the published warehouse for BI tools (and manifest.json): personal
@@ -214,7 +217,7 @@ def export(
         result = export_published(
             settings.warehouse,
             settings.exports,
-            settings.as_of,
+            settings.as_of if as_of else None,
             f"export-{dt.datetime.now():%Y%m%dT%H%M%S}",
             include_pii=include_pii,
             file_format=file_format,

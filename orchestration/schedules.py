@@ -98,6 +98,6 @@ def build_failure_sensor(settings: CifSettings) -> dg.SensorDefinition:
         run_settings = dataclasses.replace(settings, as_of=as_of)
         job = context.repository_def.get_job(NIGHTLY_JOB)
         report = collect_report(context.instance, run.run_id, run_settings, job, success=False)
-        finish_report(report)
+        finish_report(report, context.instance)
 
     return nightly_failure_alert
