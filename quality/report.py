@@ -265,7 +265,7 @@ def _change(now: int | None, before: int | None) -> str:
             "<span class='muted'>new</span>" if before is None else "<span class='down'>gone</span>"
         )
     if before == 0:
-        return "" if now == 0 else "<span class='up'>from 0</span>"
+        return "<span class='muted'>=</span>" if now == 0 else "<span class='up'>from 0</span>"
     change = (now - before) / before
     if change == 0:
         return "<span class='muted'>=</span>"
@@ -275,7 +275,12 @@ def _change(now: int | None, before: int | None) -> str:
 
 def _row_counts(facts: WarehouseFacts) -> str:
     previous = facts.previous_counts
-    tables = sorted(set(facts.row_counts).union(*(counts for _, _, counts in previous)))
+    last = previous[0][2] if previous else {}
+    # changed tables first: they are what a reader looks for
+    tables = sorted(
+        set(facts.row_counts).union(*(counts for _, _, counts in previous)),
+        key=lambda name: (bool(previous) and facts.row_counts.get(name) == last.get(name), name),
+    )
     headers = ["table", "this run", *(f"as of {as_of}" for _, as_of, _ in previous)]
     if previous:
         headers.append("change")

@@ -98,10 +98,13 @@ def previous_row_counts(
     (run_id, as_of, {table: rows})."""
     if not _exists(con, ROW_COUNT_HISTORY):
         return []
+    # runs published before this one (all of them when this one was not published)
     recent = con.execute(
-        f"select run_id, any_value(as_of), max(recorded_at) as last_recorded from {ROW_COUNT_HISTORY} "
-        "where run_id <> ? group by run_id order by last_recorded desc limit ?",
-        [run_id, runs],
+        f"select run_id, any_value(as_of), max(recorded_at) as last_recorded "
+        f"from {ROW_COUNT_HISTORY} where run_id <> $run group by run_id "
+        f"having last_recorded < coalesce((select min(recorded_at) from {ROW_COUNT_HISTORY} "
+        "where run_id = $run), timestamp '9999-12-31') order by last_recorded desc limit $runs",
+        {"run": run_id, "runs": runs},
     ).fetchall()
     history = []
     for previous, as_of, _ in recent:
