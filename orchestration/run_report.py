@@ -211,7 +211,7 @@ def _run_facts(report: RunReport) -> RunFacts:
     if report.log_file:
         links["run log"] = report.log_file.resolve().as_uri()
     if report.export_folder:
-        links["exports"] = Path(report.export_folder).resolve().as_uri()
+        links["exports"] = Path(report.export_folder).absolute().as_uri()
     links["warehouse"] = report.settings.warehouse.resolve().as_uri()
     return RunFacts(
         run_id=report.run_id,

@@ -164,12 +164,14 @@ def _sources(run: RunFacts, facts: WarehouseFacts) -> str:
         return part + "<p>Nothing was quarantined in this run.</p>"
     reasons = [
         [esc(r.source_system), esc(r.entity), esc(r.what), esc(r.column_name), esc(r.reason),
-         _number(r.n), f"<div class='example'>{esc(r.example or '')[:300]}</div>"]
+         _number(r.n), f"<span class='example'>{esc(Path(r.first_file).name)}</span>"
+         + (f" <span class='muted'>and {r.files - 1} more</span>" if r.files > 1 else "")]
         for r in q.itertuples()
     ]  # fmt: skip
     heading = "<h3>Quarantined in this run, by reason</h3>"
-    headers = ["source", "entity", "what", "column", "reason", "rows", "an example"]
-    return part + heading + table(headers, reasons, {5})
+    headers = ["source", "entity", "what", "column", "reason", "rows", "file"]
+    note = "<p class='muted'>The rejected records are in quarantine.rejected_rows and .rejected_values.</p>"
+    return part + heading + table(headers, reasons, {5}) + note
 
 
 def _kpis(facts: WarehouseFacts) -> str:

@@ -45,17 +45,19 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {f"{schema}.{name}" for schema, name in rows}
 
 
+# Reasons and files, not the rejected records: those hold personal data, and the report is read
+# by more people than the warehouse (the records stay in quarantine.rejected_rows).
 QUARANTINE_SQL = """
 with batches as (
     select batch_id from meta.load_batches where loaded_at >= $since
 )
 select source_system, entity, 'row rejected' as what, '' as column_name, reason,
-       count(*) as n, any_value(record) as example
+       count(*) as n, count(distinct file_path) as files, min(file_path) as first_file
 from quarantine.rejected_rows where batch_id in (select batch_id from batches)
 group by all
 union all
 select source_system, entity, 'value set to NULL', column_name, reason,
-       count(*), any_value(original_value)
+       count(*), count(distinct file_path), min(file_path)
 from quarantine.rejected_values where batch_id in (select batch_id from batches)
 group by all
 order by n desc, source_system, entity

@@ -192,8 +192,9 @@ def test_the_run_report_is_one_file_with_the_runs_facts_and_is_named_on_the_dags
     run_id = report_of(first).stem
     run = dagster_instance(settings).get_run_by_id(run_id)
     assert run.tags["cif/report"] == report_of(first).as_uri()
-    assert run.tags[".dagster/repository"] == "__repository__@orchestration.definitions"
-    assert run.remote_job_origin.job_name == "nightly"
+    origin = run.remote_job_origin
+    assert origin.repository_origin.get_label() == "__repository__@orchestration.definitions"
+    assert origin.job_name == "nightly"
     # the publication recorded its rows per table
     counts = dict(query(wh, f"select table_name, row_count from meta.row_count_history "
                             f"where run_id = '{run_id}'"))  # fmt: skip
