@@ -26,7 +26,7 @@ def customers_in_360(warehouse: Path) -> int | None:
         return None
 
 
-def key_figures(models: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+def key_figures(models: Iterable[Mapping[str, Any]]) -> dict[str, int | float]:
     """Each fitted model's numeric holdout metrics as `<model>.<metric>`: numbers Dagster can
     plot across runs."""
     figures = {}
@@ -36,7 +36,7 @@ def key_figures(models: Iterable[Mapping[str, Any]]) -> dict[str, float]:
             metrics = json.loads(metrics)
         for name, value in metrics.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
-                figures[f"{model['model_name']}.{name}"] = float(value)
+                figures[f"{model['model_name']}.{name}"] = value
     return figures
 
 

@@ -13,6 +13,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
@@ -195,6 +196,16 @@ def test_the_run_report_is_one_file_with_the_runs_facts_and_is_named_on_the_dags
     origin = run.remote_job_origin
     assert origin.repository_origin.get_label() == "__repository__@orchestration.definitions"
     assert origin.job_name == "nightly"
+    # the plots as Markdown images and the holdout figures as numbers in Dagster's metadata
+    meta = (
+        dagster_instance(settings)
+        .get_latest_materialization_event(dg.AssetKey(["scores", "model_runs"]))
+        .asset_materialization.metadata
+    )
+    assert meta["plots"].md_str.count("](data:image/png;base64,") >= 4
+    (auc,) = query(wh, "select holdout_metrics->>'auc' from scores.model_runs "
+                       "where model_name = 'attrition_gbm'")[0]  # fmt: skip
+    assert meta["attrition_gbm.auc"] == dg.MetadataValue.float(float(auc))
     # the publication recorded its rows per table
     counts = dict(query(wh, f"select table_name, row_count from meta.row_count_history "
                             f"where run_id = '{run_id}'"))  # fmt: skip
