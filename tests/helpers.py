@@ -321,3 +321,31 @@ def full_page_screenshot(driver, path: Path, width: int = 1300) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(path))
     return height
+
+
+def notebook_html(notebook) -> str:
+    """An executed notebook as one HTML page (markdown as text, tables as HTML, charts as
+    data URIs), to look at in a browser without nbconvert."""
+    import html
+
+    parts = []
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            parts.append(f"<div class='md'>{html.escape(cell.source)}</div>")
+            continue
+        parts.append(f"<pre class='in'>{html.escape(cell.source)}</pre>")
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/png" in data:
+                parts.append(f"<img src='data:image/png;base64,{data['image/png']}'>")
+            elif "text/html" in data:
+                parts.append(f"<div class='out'>{data['text/html']}</div>")
+            elif "text" in output or "text/plain" in data:
+                text = output.get("text") or data["text/plain"]
+                parts.append(f"<pre class='out'>{html.escape(text)}</pre>")
+    style = (
+        "body{font-family:sans-serif;max-width:1000px;margin:1rem auto} .md{white-space:pre-wrap;"
+        "margin:1rem 0} pre.in{background:#f4f4f4;padding:.5rem;font-size:12px}"
+        " img{max-width:100%} table{border-collapse:collapse;font-size:12px} td,th{padding:2px 6px}"
+    )
+    return f"<!doctype html><meta charset='utf-8'><style>{style}</style>{''.join(parts)}"

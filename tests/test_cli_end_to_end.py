@@ -29,6 +29,7 @@ from tests.helpers import (
     browser,
     clean_env,
     full_page_screenshot,
+    notebook_html,
     processes_mentioning,
     run_cif,
 )
@@ -376,26 +377,65 @@ def test_a_run_killed_midway_changes_nothing_and_the_next_run_finishes_the_work(
     assert "STARTED" not in statuses and statuses.count("FAILURE") >= 1, statuses
 
 
-def test_the_analysts_notebook_runs_on_the_exports(site, monkeypatch):
+def run_notebook(name: str):
+    """Execute notebooks/<name>.ipynb; returns the notebook and the JSON its last cell prints."""
     import nbclient
     import nbformat
 
-    root, _ = site
-    notebook = nbformat.read(
-        Path(__file__).parent.parent / "notebooks" / "customer_overview.ipynb", 4
-    )
-    monkeypatch.setenv("CIF_EXPORTS", str(root / "exports"))
+    notebook = nbformat.read(Path(__file__).parent.parent / "notebooks" / f"{name}.ipynb", 4)
     nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3").execute()
     outputs = [
         o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs
     ]
-    summary = json.loads(outputs[-1])
-    (plots,) = [o for o in outputs if o.strip().endswith(" plots")]
-    assert int(plots.split()[0]) >= 4  # the scoring step's plots are shown
-    c360 = pd.read_parquet(root / "exports" / "latest" / "customer_360.parquet")
-    assert summary["customers"] == len(c360) > 0
-    assert summary["key_accounts"] == int(c360.is_key_account.sum()) > 0
-    assert 0.3 < summary["share_of_value_in_top_segment"] <= 1.0
+    charts = sum(
+        "image/png" in o.get("data", {}) for c in notebook.cells for o in c.get("outputs", [])
+    )
+    return notebook, json.loads(outputs[-1]), charts
+
+
+def test_the_analysts_notebooks_run_on_the_exports(site, monkeypatch):
+    root, _ = site
+    latest = root / "exports" / "latest"
+    monkeypatch.setenv("CIF_EXPORTS", str(root / "exports"))
+    c360 = pd.read_parquet(latest / "customer_360.parquet")
+
+    _, base, charts = run_notebook("customer_base")
+    segments = pd.read_parquet(latest / "customer_segments.parquet")
+    life_cycle = segments[segments.scheme == "life_cycle"].segment.value_counts()
+    assert base["customers"] == len(c360) > 0 and charts >= 3
+    assert base["life_cycle"] == {k: int(v) for k, v in life_cycle.items()}
+    assert sum(base["preferred_channel"].values()) == len(c360)
+
+    notebook, value, charts = run_notebook("value_and_attrition")
+    at_risk = (c360.clv_net_36m.clip(lower=0) * c360.attrition_risk).sum()
+    assert value["value_at_risk"] == pytest.approx(at_risk) and charts >= 2
+    # the win-back list opens with the largest value at stake, not the highest attrition risk
+    win_back = pd.read_parquet(latest / "win_back_candidates.parquet")
+    assert value["win_back_values"] == sorted(value["win_back_values"], reverse=True)
+    assert value["win_back_values"][0] == pytest.approx(win_back.value_at_stake.max())
+    (ARTIFACTS / "notebook_value_and_attrition.html").parent.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "notebook_value_and_attrition.html").write_text(notebook_html(notebook))
+
+    _, keys, charts = run_notebook("key_accounts")
+    accounts = pd.read_parquet(latest / "key_accounts.parquet")
+    targeted = accounts[accounts.revenue_target.notna()]
+    assert keys["key_accounts"] == len(accounts) == int(c360.is_key_account.sum()) > 0
+    assert keys["with_target"] == len(targeted) and charts >= 2
+    assert keys["below_target"] == int((targeted.revenue_attainment.astype(float) < 1).sum())
+    assert keys["revenue_target"] == pytest.approx(
+        float(targeted.revenue_target.astype(float).sum())
+    )
+
+    driver = browser(1100, 900)
+    try:
+        driver.get((ARTIFACTS / "notebook_value_and_attrition.html").as_uri())
+        full_page_screenshot(driver, ARTIFACTS / "notebook_value_and_attrition.png", 1100)
+        broken = driver.execute_script(
+            "return [...document.images].filter(i => i.naturalWidth === 0).length"
+        )
+    finally:
+        driver.quit()
+    assert broken == 0
 
 
 def test_identity_resolution_quality_against_the_truth(site):
