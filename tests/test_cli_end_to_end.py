@@ -438,6 +438,19 @@ def test_the_analysts_notebooks_run_on_the_exports(site, monkeypatch):
     assert broken == 0
 
 
+def test_dbt_docs_are_built_from_a_copy_of_the_warehouse_with_the_exposures(site, tmp_path):
+    from orchestration.dbt_project import generate_docs
+
+    root, _ = site
+    wh = root / "warehouse" / "cif.duckdb"
+    before = sha(wh)
+    page = generate_docs(wh, tmp_path / "docs").read_text()
+    # one static page: the project, the catalog read from the warehouse, the exposures
+    assert "exposure.cif.bi_exports" in page and "cif-data@example.org" in page
+    assert '"model.cif.customer_360"' in page and "clv_net_36m" in page
+    assert sha(wh) == before and not list(wh.parent.glob("*.wal"))
+
+
 def test_identity_resolution_quality_against_the_truth(site):
     """Guards the measured quality (bench/bench_identity.py) a little below what it reaches."""
     from models.identity.quality import score_against_truth
