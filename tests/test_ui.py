@@ -100,7 +100,11 @@ def test_cif_ui_answers_on_localhost_and_lists_assets_schedules_and_sensors(tmp_
             "nightly_schedule": "RUNNING"
         }
         sensors = {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}
-        assert sensors == {"landing_sensor": "RUNNING", "nightly_failure_alert": "RUNNING"}
+        assert sensors == {
+            "landing_sensor": "RUNNING",
+            "nightly_failure_alert": "RUNNING",
+            "nightly_run_report": "RUNNING",
+        }
         # the run belongs to the UI's code location and repository: the overview timeline,
         # which groups runs by them, shows it
         runs = post(f"http://127.0.0.1:{port}/graphql", RUNS)["data"]
