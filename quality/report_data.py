@@ -13,7 +13,7 @@ import duckdb
 import pandas as pd
 
 from ingest.warehouse import connection, table_row_counts
-from quality.run_history import previous_row_counts
+from quality.run_history import PUBLICATIONS, ROW_COUNT_HISTORY, previous_row_counts
 
 KPI_COLUMNS = {
     "customers": "Customers known",
@@ -113,7 +113,11 @@ def _read(facts: WarehouseFacts, con: duckdb.DuckDBPyConnection, run_id: str, si
         facts.movements = con.execute(MOVEMENTS_SQL).df()
     if "scores.model_runs" in tables:
         facts.models = _models(con, run_id)
-    facts.row_counts = table_row_counts(con)
+    facts.row_counts = {  # the history's own tables are bookkeeping, not data
+        table: rows
+        for table, rows in table_row_counts(con).items()
+        if table not in (ROW_COUNT_HISTORY, PUBLICATIONS)
+    }
     facts.previous_counts = previous_row_counts(con, run_id)
 
 
