@@ -121,7 +121,9 @@ def _step_failure(event: Any) -> str | None:
     check (reported as the check itself)."""
     data = event.step_failure_data
     chain = _error_chain(data.error)
-    if any("Check failed with ERROR severity" in m for m in chain):
+    if any(
+        "Check failed with ERROR severity" in m or "blocking asset check failed" in m for m in chain
+    ):
         return None
     if data.user_failure_data and data.user_failure_data.description:
         message = data.user_failure_data.description

@@ -102,20 +102,32 @@ def _severity(check: Mapping[str, Any]) -> str:
     return badge("blocking") if check["blocking"] else badge("warning")
 
 
+def _failed_check_rows(checks: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """Blocking failures first; a check failing on several tables is one row (a missing
+    source day fails volume_and_freshness on every table of it)."""
+    by_name: dict[tuple[bool, str], list[Mapping[str, Any]]] = {}
+    for check in checks:
+        if not check["passed"]:
+            by_name.setdefault((not check["blocking"], check["name"]), []).append(check)
+    rows = []
+    for (_, name), failing in sorted(by_name.items()):
+        tables = ", ".join(esc(c["asset"]) for c in failing)
+        what = "".join(f"<pre>{esc(c['description'])}</pre>" for c in failing)
+        if len(failing) > 3:
+            what = f"<details><summary>{len(failing)} tables</summary>{what}</details>"
+        rows.append(
+            [_severity(failing[0]), f"{esc(name)}<br><span class='muted'>{tables}</span>", what]
+        )
+    return rows
+
+
 def _first_failures(run: RunFacts) -> str:
     """Failed steps in the order they failed, then blocking checks, then warnings."""
     rows = [
         [badge("failed-step", "step failed"), esc(step), f"<pre>{esc(error)}</pre>"]
         for step, error in run.failed_steps.items()
     ]
-    failing = sorted(
-        (c for c in run.checks if not c["passed"]), key=lambda c: (not c["blocking"], c["asset"])
-    )
-    rows += [
-        [_severity(c), f"{esc(c['name'])}<br><span class='muted'>{esc(c['asset'])}</span>",
-         f"<pre>{esc(c['description'])}</pre>"]
-        for c in failing
-    ]  # fmt: skip
+    rows += _failed_check_rows(run.checks)
     if not rows:
         return "<p>Nothing failed: every step ran and every check passed.</p>"
     return table(["severity", "step or check", "what failed (rows, examples)"], rows)
