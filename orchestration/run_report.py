@@ -250,7 +250,12 @@ def finish_report(report: RunReport, instance: dg.DagsterInstance | None = None)
     except OSError as exc:  # a full disk: the summary and the alert still say what happened
         report.warnings.append(f"the run report could not be written: {exc}")
     if instance is not None and report.report_file:
-        instance.add_run_tags(report.run_id, {"cif/report": report.report_file.resolve().as_uri()})
+        try:
+            instance.add_run_tags(
+                report.run_id, {"cif/report": report.report_file.resolve().as_uri()}
+            )
+        except Exception as exc:  # e.g. a full disk under the run history: say it, go on
+            report.warnings.append(f"the Dagster run could not be tagged with its report: {exc}")
     alert = None if report.ok else alert_for(report.outcome, report.where)
     if alert:
         report.alert = send_alert(
