@@ -25,7 +25,7 @@ from quality.alerts import (
     send_alert,
 )
 from quality.report import RunFacts, render_report, write_report
-from quality.report_data import read_warehouse_facts
+from quality.report_data import WarehouseFacts, read_warehouse_facts
 
 EVENTS = {
     dg.DagsterEventType.STEP_START,
@@ -243,7 +243,11 @@ def finish_report(report: RunReport, instance: dg.DagsterInstance | None = None)
     """Write the run's report (and name it on the Dagster run) and raise the alert the policy
     asks for."""
     settings = report.settings
-    facts = read_warehouse_facts(report_warehouse(report), report.run_id, report.started_at)
+    if report.outcome.disk_full:  # a small page: the alert after it must still fit
+        facts = WarehouseFacts(report_warehouse(report), problems=["the disk is full: "
+                               "the warehouse's figures are left out of this report"])  # fmt: skip
+    else:
+        facts = read_warehouse_facts(report_warehouse(report), report.run_id, report.started_at)
     try:
         page = render_report(_run_facts(report), facts)
         report.report_file = write_report(settings.reports_dir, report.run_id, page)
