@@ -10,6 +10,7 @@ or generalised, with no personal value in clear.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import shutil
@@ -76,6 +77,15 @@ def _switch_link(link: Path, target: Path) -> None:
     os.replace(tmp, link)
 
 
+def file_digest(path: Path) -> tuple[str, int]:
+    """sha256 (hex) and size in bytes of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest(), path.stat().st_size
+
+
 def _export_table(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -107,10 +117,13 @@ def _export_table(
         f"to {quote_literal(str(target))} {options}"
     )
     row = con.execute(f"select count(*) from {source}").fetchone()
+    sha256, size = file_digest(target)
     personal = {c: kind for c, _ in columns if (kind := kinds.get(c))}
     return {
         "table": table,
         "file": target.name,
+        "sha256": sha256,
+        "bytes": size,
         "rows": int(row[0]) if row else 0,
         "columns": [{"name": c, "type": t} for c, t, *_ in kept],
         "personal_data": [

@@ -15,6 +15,8 @@ from models.identity import tables as identity_tables
 from orchestration.dbt import dbt_asset_key, dbt_keys_in_schema, dbt_marts_assets
 from orchestration.exports import export_published
 from orchestration.resources import PUBLISH_KEY, CifResource
+from quality.figures import key_figures, plots_markdown
+from quality.run_history import record_publication
 
 RAW_KEYS = [dg.AssetKey(["raw", layout.raw_table]) for layout in load_layouts().values()]
 IDENTITY_KEY = dg.AssetKey([identity_tables.SCHEMA, identity_tables.IDENTITY_MAP])
@@ -187,7 +189,9 @@ def customer_scoring(context: dg.AssetExecutionContext, cif: CifResource):
             "selected_model": result.selected_model,
             "refitted": result.refitted,
             "refit_reason": result.refit_reason,
-            "plots": dg.MetadataValue.json([str(p) for p in result.plots]),
+            "plots": dg.MetadataValue.md(plots_markdown(result.plots)),
+            "plot_files": dg.MetadataValue.json([str(p) for p in result.plots]),
+            **key_figures(result.models),  # numbers: Dagster charts them across runs
         },
     )
     yield dg.AssetCheckResult(
@@ -262,7 +266,10 @@ def warehouse_published(
 ) -> dg.MaterializeResult:
     """Publish the warehouse
 
-    Atomically replace the published warehouse with this run's working copy."""
+    Atomically replace the published warehouse with this run's working copy, after adding the
+    run's rows per table and checks to its history (quality/run_history.py)."""
+    with cif.connect(context) as con:
+        record_publication(con, context.run.run_id, cif.as_of_date, _checks_of_run(context))
     path = cif.publish(context)
     return dg.MaterializeResult(
         metadata={

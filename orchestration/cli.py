@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -194,7 +195,10 @@ def export(
         ),
     ] = False,
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Folder name (default: today)")
+        str | None,
+        typer.Option(
+            "--as-of", help="Folder name (default: the as-of date of the published warehouse)"
+        ),
     ] = None,
 ) -> None:
     """Write every mart of the published warehouse for BI tools (and manifest.json): personal
@@ -214,7 +218,7 @@ def export(
         result = export_published(
             settings.warehouse,
             settings.exports,
-            settings.as_of,
+            settings.as_of if as_of else None,
             f"export-{dt.datetime.now():%Y%m%dT%H%M%S}",
             include_pii=include_pii,
             file_format=file_format,
@@ -370,6 +374,40 @@ def serve(
     uvicorn.run(
         create_app(service, settings.role), host="127.0.0.1", port=port, log_level="warning"
     )
+
+
+@app.command()
+def docs(
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1")] = 8081,
+    warehouse: WarehouseOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for the page (default: docs/ beside the warehouse)"),
+    ] = None,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the page, or only write it")
+    ] = True,
+) -> None:
+    """Build dbt's docs (lineage, descriptions, columns, the exposures and their owners) as one
+    static page from a copy of the published warehouse, and serve it on 127.0.0.1."""
+    import functools
+    import http.server
+
+    from orchestration.dbt_project import generate_docs
+
+    settings = _settings_or_exit(warehouse=warehouse)
+    if not settings.warehouse.exists():
+        err.print(f"[red]No warehouse at {settings.warehouse}.[/red] Run `cif run` first.")
+        raise typer.Exit(2)
+    page = generate_docs(settings.warehouse, out or settings.warehouse.parent / "docs")
+    console.print(f"dbt docs written to {page}")
+    if not serve:
+        return
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(page.parent))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
+        console.print(f"dbt docs on http://127.0.0.1:{port}/ (Ctrl+C to stop)")
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
 
 
 if __name__ == "__main__":

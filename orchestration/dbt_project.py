@@ -142,3 +142,21 @@ def build_layer(
     )
     if not result.success:
         raise DbtError(f"dbt run of layer {tag} failed; see {target / 'run_results.json'}")
+
+
+def generate_docs(warehouse: Path, out: Path) -> Path:
+    """dbt's docs (lineage, descriptions, columns with their types) as one static page,
+    `<out>/index.html`. dbt reads its catalog from a copy of the warehouse: the published file
+    is never held open, so a nightly run can publish meanwhile."""
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cif-docs-") as private:
+        copy = Path(private) / f"{PARSED_CATALOG}.duckdb"
+        shutil.copyfile(warehouse, copy)
+        target = Path(private) / "target"
+        invoke(
+            dbt_args(["docs", "generate", "--static"], target, {"warehouse_path": str(copy)}),
+            manifest=parsed_manifest(copy),
+        )
+        page = out / "index.html"
+        shutil.copyfile(target / "static_index.html", page)
+    return page

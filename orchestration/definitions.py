@@ -19,6 +19,7 @@ from orchestration.schedules import (
     build_failure_sensor,
     build_landing_sensor,
     build_nightly_schedule,
+    build_report_sensor,
 )
 from orchestration.settings import CifSettings
 
@@ -41,7 +42,11 @@ def build_definitions(settings: CifSettings | None = None) -> dg.Definitions:
         asset_checks=ALL_CHECKS,
         jobs=[nightly_job],
         schedules=[build_nightly_schedule(settings)],
-        sensors=[build_landing_sensor(settings), build_failure_sensor(settings)],
+        sensors=[
+            build_landing_sensor(settings),
+            build_failure_sensor(settings),
+            build_report_sensor(settings),
+        ],
         resources={"cif": CifResource.from_settings(settings)},
         executor=dg.in_process_executor,
     )

@@ -9,12 +9,13 @@ from ingest.export import ExportResult, export_marts
 from ingest.privacy import DEFAULT_ROLE, export_role, pii_columns, pseudonym_key
 from ingest.warehouse import connection
 from orchestration.dbt_project import MANIFEST, prepare_manifest
+from quality.run_history import latest_publication
 
 
 def export_published(
     warehouse: Path,
     out: Path,
-    as_of: dt.date,
+    as_of: dt.date | None,
     run_id: str,
     include_pii: bool = False,
     file_format: str = "parquet",
@@ -23,11 +24,17 @@ def export_published(
 ) -> ExportResult:
     """Export the marts of a published warehouse: an analyst's view (personal data
     pseudonymised or generalised), or with `include_pii` the role's own view (refused to
-    analysts: ingest.privacy.AccessDenied)."""
+    analysts: ingest.privacy.AccessDenied). Without `as_of` or `checks`, the published run's
+    (meta.publications) are used: the export is named after the data's date, not today's."""
     shown_to = export_role(role, include_pii)
     if not MANIFEST.exists():
         prepare_manifest()
     with connection(warehouse, read_only=True) as con:
+        published = latest_publication(con)
+        if as_of is None:
+            as_of = published["as_of"] if published else dt.date.today()
+        if checks is None and published:
+            checks = published["checks"]
         return export_marts(
             con,
             out,

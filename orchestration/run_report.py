@@ -6,6 +6,7 @@ is quality/alerts.py's, and the page is quality/report.py's.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import dagster as dg
 
 from orchestration.settings import CifSettings
+from orchestration.warehouse import WorkingCopy
 from quality.alerts import (
     Delivery,
     FailedCheck,
@@ -22,7 +24,8 @@ from quality.alerts import (
     explain_failure,
     send_alert,
 )
-from quality.report import render_report, write_report
+from quality.report import RunFacts, render_report, write_report
+from quality.report_data import WarehouseFacts, read_warehouse_facts
 
 EVENTS = {
     dg.DagsterEventType.STEP_START,
@@ -56,6 +59,8 @@ class RunReport:
     checks: list[CheckOutcome] = field(default_factory=list)
     customers: int | None = None
     export_folder: str | None = None
+    plots: list[Path] = field(default_factory=list)
+    started_at: dt.datetime | None = None
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     log_file: Path | None = None
@@ -116,7 +121,9 @@ def _step_failure(event: Any) -> str | None:
     check (reported as the check itself)."""
     data = event.step_failure_data
     chain = _error_chain(data.error)
-    if any("Check failed with ERROR severity" in m for m in chain):
+    if any(
+        "Check failed with ERROR severity" in m or "blocking asset check failed" in m for m in chain
+    ):
         return None
     if data.user_failure_data and data.user_failure_data.description:
         message = data.user_failure_data.description
@@ -134,6 +141,8 @@ def _materialized(report: RunReport, materialization: Any) -> None:
         report.export_folder = meta["folder"].value
     if "warnings" in meta:
         report.warnings += list(meta["warnings"].value)
+    if "plot_files" in meta:
+        report.plots = [Path(p) for p in meta["plot_files"].value]
 
 
 def _collect(report: RunReport, records: list[Any], blocking: dict[str, bool]) -> None:
@@ -184,6 +193,10 @@ def collect_report(
 ) -> RunReport:
     """What happened in a run, from its events."""
     report = RunReport(run_id=run_id, settings=settings, success=success)
+    stats = instance.get_run_stats(run_id)
+    if stats.start_time:  # local time, whole seconds: as ingest stamps its batches
+        report.started_at = dt.datetime.fromtimestamp(int(stats.start_time))
+        report.seconds = (stats.end_time or stats.start_time) - stats.start_time
     records = instance.get_records_for_run(run_id, of_type=EVENTS).records
     _collect(report, records, blocking_checks(job))
     report.skipped_steps = [
@@ -192,22 +205,61 @@ def collect_report(
     return report
 
 
-def finish_report(report: RunReport) -> None:
-    """Write the run's quality report and raise the alert the policy asks for."""
-    settings = report.settings
-    page = render_report(
-        report.run_id,
-        settings.as_of.isoformat(),
-        report.ok,
-        [vars(c) for c in report.checks],
-        report.failed_steps,
-        report.by_source,
+UI_URL = "http://127.0.0.1:3000"  # where `cif ui` serves by default
+
+
+def _run_facts(report: RunReport) -> RunFacts:
+    links = {"Dagster run (under cif ui)": f"{UI_URL}/runs/{report.run_id}"}
+    if report.log_file:
+        links["run log"] = report.log_file.resolve().as_uri()
+    if report.export_folder:
+        links["exports"] = Path(report.export_folder).absolute().as_uri()
+    links["warehouse"] = report.settings.warehouse.resolve().as_uri()
+    return RunFacts(
+        run_id=report.run_id,
+        as_of=report.settings.as_of.isoformat(),
+        ok=report.ok,
+        checks=[vars(c) for c in report.checks],
+        failed_steps=report.failed_steps,
+        by_source=report.by_source,
         notes=[*report.warnings, *(f"unreadable file: {f}" for f in report.failed_files)],
+        explanation=report.explanation(),
+        seconds=report.seconds,
+        step_seconds=report.step_seconds,
+        skipped_steps=report.skipped_steps,
+        links=links,
+        plots=report.plots,
     )
+
+
+def report_warehouse(report: RunReport) -> Path:
+    """The file the run left: its working copy when it was not published, else the published
+    warehouse."""
+    working = WorkingCopy(report.settings.warehouse, report.run_id).path
+    return working if working.exists() else report.settings.warehouse
+
+
+def finish_report(report: RunReport, instance: dg.DagsterInstance | None = None) -> None:
+    """Write the run's report (and name it on the Dagster run) and raise the alert the policy
+    asks for."""
+    settings = report.settings
+    if report.outcome.disk_full:  # a small page: the alert after it must still fit
+        facts = WarehouseFacts(report_warehouse(report), problems=["the disk is full: "
+                               "the warehouse's figures are left out of this report"])  # fmt: skip
+    else:
+        facts = read_warehouse_facts(report_warehouse(report), report.run_id, report.started_at)
     try:
+        page = render_report(_run_facts(report), facts)
         report.report_file = write_report(settings.reports_dir, report.run_id, page)
     except OSError as exc:  # a full disk: the summary and the alert still say what happened
-        report.warnings.append(f"the quality report could not be written: {exc}")
+        report.warnings.append(f"the run report could not be written: {exc}")
+    if instance is not None and report.report_file:
+        try:
+            instance.add_run_tags(
+                report.run_id, {"cif/report": report.report_file.resolve().as_uri()}
+            )
+        except Exception as exc:  # e.g. a full disk under the run history: say it, go on
+            report.warnings.append(f"the Dagster run could not be tagged with its report: {exc}")
     alert = None if report.ok else alert_for(report.outcome, report.where)
     if alert:
         report.alert = send_alert(

@@ -18,6 +18,7 @@ import dagster as dg
 
 from orchestration.instance import dagster_instance
 from orchestration.jobs import NIGHTLY_JOB, step_labels
+from orchestration.origin import execute_with_origin
 from orchestration.resources import CifResource, claim_warehouse, release_run
 from orchestration.run_log import RunLog
 from orchestration.run_report import EVENTS, RunReport, collect_report, finish_report, step_of
@@ -61,14 +62,13 @@ def _run(
 
     def execute() -> None:
         try:
-            result = job.execute_in_process(
-                run_config=run_config,
-                instance=instance,
-                run_id=run_id,
-                raise_on_error=False,
+            outcome["success"] = execute_with_origin(
+                job,
+                run_config,
+                instance,
+                run_id,
                 tags={"cif/as_of": settings.as_of.isoformat(), "cif/trigger": "cif run"},
             )
-            outcome["success"] = result.success
         except Exception as exc:  # a definition or instance error, not a step failure
             outcome["error"] = exc
 
@@ -85,7 +85,7 @@ def _run(
     report.customers = customers_in_360(settings.warehouse)
     if report.outcome.disk_full:  # give the space back; the paragraph says so
         WorkingCopy(settings.warehouse, run_id).discard()
-    finish_report(report)
+    finish_report(report, instance)
     return report
 
 

@@ -91,13 +91,34 @@ def build_failure_sensor(settings: CifSettings) -> dg.SensorDefinition:
         default_status=_status(settings, dg.DefaultSensorStatus),
     )
     def nightly_failure_alert(context: dg.RunFailureSensorContext) -> None:
-        run = context.dagster_run
-        if run.job_name != NIGHTLY_JOB or run.tags.get("cif/trigger") == "cif run":
-            return
-        as_of = dt.date.fromisoformat(run.tags.get("cif/as_of", dt.date.today().isoformat()))
-        run_settings = dataclasses.replace(settings, as_of=as_of)
-        job = context.repository_def.get_job(NIGHTLY_JOB)
-        report = collect_report(context.instance, run.run_id, run_settings, job, success=False)
-        finish_report(report)
+        _report_run(settings, context, success=False)
 
     return nightly_failure_alert
+
+
+def build_report_sensor(settings: CifSettings) -> dg.SensorDefinition:
+    """Writes the run report of successful runs started by Dagster (schedule, sensor, UI)."""
+
+    @dg.run_status_sensor(
+        name="nightly_run_report",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=None,
+        default_status=_status(settings, dg.DefaultSensorStatus),
+    )
+    def nightly_run_report(context: dg.RunStatusSensorContext) -> None:
+        _report_run(settings, context, success=True)
+
+    return nightly_run_report
+
+
+def _report_run(settings: CifSettings, context, success: bool) -> None:
+    """The report (and, for a failure, the alert) of a nightly run `cif run` did not start:
+    `cif run` writes its own."""
+    run = context.dagster_run
+    if run.job_name != NIGHTLY_JOB or run.tags.get("cif/trigger") == "cif run":
+        return
+    as_of = dt.date.fromisoformat(run.tags.get("cif/as_of", dt.date.today().isoformat()))
+    run_settings = dataclasses.replace(settings, as_of=as_of)
+    job = context.repository_def.get_job(NIGHTLY_JOB)
+    report = collect_report(context.instance, run.run_id, run_settings, job, success=success)
+    finish_report(report, context.instance)

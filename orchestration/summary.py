@@ -56,12 +56,14 @@ def print_summary(console: Console, report: RunReport) -> None:
         console.print(f"[yellow]unreadable file:[/yellow] {failed}")
     customers = f"{report.customers:,}" if report.customers is not None else "n/a"
     state = "[green]succeeded[/green]" if report.ok else "[red]FAILED[/red]"
+    # A file URI: a terminal makes it clickable, a browser opens it without a server.
+    report_link = report.report_file.resolve().as_uri() if report.report_file else "(not written)"
     console.print(
         f"Run {report.run_id} {state} in {report.seconds:.1f} s.\n"
         f"Customers in the 360 view: {customers}\n"
         f"Warehouse: {report.settings.warehouse}\n"
         f"Exports:   {report.export_folder or '(none written)'}\n"
-        f"Quality report: {report.report_file}"
+        f"Run report: {report_link}"
     )
     if report.alert:
         hooks = ", ".join(f"{hook}: {result}" for hook, result in report.alert.hooks.items())

@@ -25,7 +25,7 @@ class Alert:
     kind: str  # run_failed | blocking_check_failed
     summary: str
     failures: list[str] = field(default_factory=list)
-    report: str | None = None  # path of the run's quality report
+    report: str | None = None  # path of the run report
     raised_at: str = field(
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     )
@@ -92,7 +92,7 @@ def explain_failure(outcome: RunOutcome, where: WhereToLook) -> str:
         state += f"The published warehouse {where.warehouse} was left unchanged. "
     else:
         state += f"No warehouse was published at {where.warehouse}. "
-    report = f"Look at the quality report {where.report}, " if where.report else "Look at "
+    report = f"Look at the run report {where.report}, " if where.report else "Look at "
     copy = ""
     if not outcome.published and not outcome.disk_full:
         copy = f", and at this run's working copy in {where.working_copy} (removed by the next run)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 DEMO_END = dt.date(2025, 6, 30)
 DEMO_START = dt.date(2023, 7, 1)
@@ -288,3 +290,62 @@ def cif_on_small_disk(
     return run_command(
         ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script], cwd=cwd
     )
+
+
+ARTIFACTS = Path(os.environ.get("CIF_TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
+
+
+def browser(width: int = 1400, height: int = 1000):
+    """Headless Chromium through selenium (skips the test where Chromium is missing)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.skip(
+            "no Chromium and chromedriver here (Debian: apt-get install chromium chromium-driver)"
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    options.add_argument(f"--window-size={width},{height}")
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def full_page_screenshot(driver, path: Path, width: int = 1300) -> int:
+    """Save the whole page (not only the window) as a PNG; returns the page's height."""
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(width, min(height + 150, 16000))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(path))
+    return height
+
+
+def notebook_html(notebook) -> str:
+    """An executed notebook as one HTML page (markdown as text, tables as HTML, charts as
+    data URIs), to look at in a browser without nbconvert."""
+    import html
+
+    parts = []
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            parts.append(f"<div class='md'>{html.escape(cell.source)}</div>")
+            continue
+        parts.append(f"<pre class='in'>{html.escape(cell.source)}</pre>")
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/png" in data:
+                parts.append(f"<img src='data:image/png;base64,{data['image/png']}'>")
+            elif "text/html" in data:
+                parts.append(f"<div class='out'>{data['text/html']}</div>")
+            elif "text" in output or "text/plain" in data:
+                text = output.get("text") or data["text/plain"]
+                parts.append(f"<pre class='out'>{html.escape(text)}</pre>")
+    style = (
+        "body{font-family:sans-serif;max-width:1000px;margin:1rem auto} .md{white-space:pre-wrap;"
+        "margin:1rem 0} pre.in{background:#f4f4f4;padding:.5rem;font-size:12px}"
+        " img{max-width:100%} table{border-collapse:collapse;font-size:12px} td,th{padding:2px 6px}"
+    )
+    return f"<!doctype html><meta charset='utf-8'><style>{style}</style>{''.join(parts)}"

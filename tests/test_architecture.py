@@ -110,3 +110,16 @@ def test_orchestration_holds_no_sql(path):
         if isinstance(node, ast.Constant) and isinstance(node.value, str)
     ]
     assert not [s for s in strings if SQL.search(s)]
+
+
+def test_notebooks_are_committed_without_outputs():
+    """Outputs hold data (and make every diff noise): the tests execute the notebooks, git
+    keeps only their code."""
+    import nbformat
+
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert len(notebooks) >= 3
+    for path in notebooks:
+        for cell in nbformat.read(path, 4).cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, path.name

@@ -1,15 +1,19 @@
 """`cif` end to end: a real landing zone, DuckDB file, dbt build and Dagster run, via the CLI."""
 
 import hashlib
+import html
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
@@ -19,10 +23,22 @@ from frontline.service import Frontline
 from ingest.privacy import pii_columns, pseudonym_key
 from orchestration.dbt_project import MANIFEST
 from orchestration.warehouse import WriterLock
-from tests.helpers import DEMO_END, clean_env, processes_mentioning, run_cif
+from tests.helpers import (
+    ARTIFACTS,
+    DEMO_END,
+    browser,
+    clean_env,
+    full_page_screenshot,
+    notebook_html,
+    processes_mentioning,
+    run_cif,
+)
 
 pytestmark = pytest.mark.slow
 AS_OF = DEMO_END.isoformat()
+PUBLISHED_CHECKS = (
+    "select checks_passed, checks_failed from meta.publications order by published_at desc limit 1"
+)
 
 
 def cif(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -134,6 +150,8 @@ def test_exports_leave_personal_data_out_and_match_the_manifest(site):
     for table in manifest["tables"]:
         frame = pd.read_parquet(latest / table["file"])
         assert len(frame) == table["rows"]
+        assert table["sha256"] == sha(latest / table["file"])
+        assert table["bytes"] == (latest / table["file"]).stat().st_size > 0
         assert list(frame.columns) == [c["name"] for c in table["columns"]]
     c360 = pd.read_parquet(latest / "customer_360.parquet")
     assert "date_of_birth" not in c360.columns and "postcode_district" in c360.columns
@@ -141,6 +159,58 @@ def test_exports_leave_personal_data_out_and_match_the_manifest(site):
     assert any(c["check"] == "gx_customer_360" and c["passed"] for c in manifest["checks"])
     # On the demo the attrition classifier beats 1 - P(alive): the warning check passes.
     assert any(c["check"] == "attrition_beats_baseline" and c["passed"] for c in manifest["checks"])
+
+
+def report_of(result: subprocess.CompletedProcess) -> Path:
+    """The run report the summary links to."""
+    (link,) = re.findall(r"Run report: (file://\S+)", result.stdout)
+    return Path(urllib.parse.unquote(urllib.parse.urlparse(link).path))
+
+
+def test_the_run_report_is_one_file_with_the_runs_facts_and_is_named_on_the_dagster_run(site):
+    from orchestration.instance import dagster_instance
+    from orchestration.settings import CifSettings
+
+    root, first = site
+    wh = root / "warehouse" / "cif.duckdb"
+    page = report_of(first).read_text()
+    assert "Succeeded" in page and "Nothing failed" in page
+    # readable without a server: styles, charts and plots inside the file
+    assert "<link" not in page and "<script" not in page and " src='http" not in page
+    assert page.count("<svg") >= 5 + 3  # five KPI trends, three segment schemes
+    assert page.count("src='data:image/png;base64,") >= 4  # the scoring step's plots
+    # quarantine reasons as the warehouse holds them
+    for _, _, reason, rows in query(
+        wh,
+        "select source_system, entity, reason, count(*) from quarantine.rejected_rows group by all",
+    ):
+        assert f"<td>{html.escape(reason)}</td><td class='n'>{rows:,}</td>" in page, reason
+    days, customers = query(wh, "select count(*), max(customers) from marts.kpi_daily")[0]
+    assert f"{days:,} days" in page and f">{customers:,}<" in page  # the chart's last value
+    models = query(wh, "select model_name from scores.model_runs")
+    assert all(name in page for (name,) in models) and "auc = " in page
+    # the Dagster run names the report and belongs to the UI's repository (overview timeline)
+    settings = CifSettings(warehouse=wh, landing=root / "landing").resolved()
+    run_id = report_of(first).stem
+    run = dagster_instance(settings).get_run_by_id(run_id)
+    assert run.tags["cif/report"] == report_of(first).as_uri()
+    origin = run.remote_job_origin
+    assert origin.repository_origin.get_label() == "__repository__@orchestration.definitions"
+    assert origin.job_name == "nightly"
+    # the plots as Markdown images and the holdout figures as numbers in Dagster's metadata
+    meta = (
+        dagster_instance(settings)
+        .get_latest_materialization_event(dg.AssetKey(["scores", "model_runs"]))
+        .asset_materialization.metadata
+    )
+    assert meta["plots"].md_str.count("](data:image/png;base64,") >= 4
+    (auc,) = query(wh, "select holdout_metrics->>'auc' from scores.model_runs "
+                       "where model_name = 'attrition_gbm'")[0]  # fmt: skip
+    assert meta["attrition_gbm.auc"] == dg.MetadataValue.float(float(auc))
+    # the publication recorded its rows per table
+    counts = dict(query(wh, f"select table_name, row_count from meta.row_count_history "
+                            f"where run_id = '{run_id}'"))  # fmt: skip
+    assert counts["marts.customer_360"] == customers_in_360(wh)
 
 
 def test_a_rerun_with_no_new_files_changes_nothing_and_lookups_go_on_meanwhile(site):
@@ -188,6 +258,29 @@ def test_a_rerun_with_no_new_files_changes_nothing_and_lookups_go_on_meanwhile(s
     )
 
 
+def test_the_second_report_compares_row_counts_and_reads_well_in_a_browser(site):
+    root, _ = site
+    page_file = root / "warehouse" / "reports" / "latest.html"
+    page = page_file.read_text()
+    runs = query(root / "warehouse" / "cif.duckdb", "select count(distinct run_id) from "
+                 "meta.row_count_history")[0][0]  # fmt: skip
+    assert runs == 2 and f"as of {AS_OF}" in page
+    assert "<span class='muted'>=</span>" in page  # no new files: the marts kept their rows
+    driver = browser(1300, 1000)
+    try:
+        driver.get(page_file.as_uri())
+        broken = driver.execute_script(
+            "return [...document.images].filter(i => !i.complete || i.naturalWidth === 0).length"
+        )
+        overflow = driver.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        height = full_page_screenshot(driver, ARTIFACTS / "run_report.png")
+    finally:
+        driver.quit()
+    assert broken == 0 and overflow <= 0 and height > 3000
+
+
 def test_a_failed_run_leaves_the_warehouse_as_it_was_and_explains(site):
     root, _ = site
     wh = root / "warehouse" / "cif.duckdb"
@@ -207,6 +300,10 @@ def test_a_failed_run_leaves_the_warehouse_as_it_was_and_explains(site):
     assert "so these steps did not run" in explanation and "dbt_marts" in explanation
     assert "was left unchanged" in explanation
     assert sha(wh) == before  # the late file loaded in the failed run was not published
+    page = report_of(failed).read_text()
+    first = page[page.index("What failed first") : page.index("Rows per source")]
+    assert "badge blocking" in first and "gx_customer_identity_map" in first
+    assert "nothing of this run was published" in page
 
 
 def test_a_second_concurrent_run_stops_at_once(site):
@@ -219,7 +316,7 @@ def test_a_second_concurrent_run_stops_at_once(site):
 
 def test_export_command_includes_pii_as_csv_for_an_admin_only(site):
     root, _ = site
-    args = ("export", "--out", "bi", "--format", "csv", "--include-pii", "--as-of", AS_OF)
+    args = ("export", "--out", "bi", "--format", "csv", "--include-pii")
     refused = run_cif(*args, cwd=root)  # no CIF_ROLE: an analyst
     assert refused.returncode == 2 and "analyst role may not export" in refused.stderr
     result = run_cif(*args, cwd=root, env={"CIF_ROLE": "admin"})
@@ -228,6 +325,12 @@ def test_export_command_includes_pii_as_csv_for_an_admin_only(site):
     assert {"first_name", "email", "date_of_birth"} <= set(frame.columns)
     assert frame.email.str.contains("@", na=False).any()
     assert len(frame) == customers_in_360(root / "warehouse" / "cif.duckdb")
+    # named after the published data's date, not today's; with the published run's checks
+    assert sorted(p.name for p in (root / "bi").iterdir()) == [".versions", AS_OF, "latest"]
+    manifest = json.loads((root / "bi" / AS_OF / "manifest.json").read_text())
+    published = query(root / "warehouse" / "cif.duckdb", PUBLISHED_CHECKS)[0]
+    assert manifest["as_of"] == AS_OF and len(manifest["checks"]) == published[0] + published[1]
+    assert published[0] > 100 and all(c["passed"] for c in manifest["checks"])
 
 
 def test_a_run_killed_midway_changes_nothing_and_the_next_run_finishes_the_work(site):
@@ -274,26 +377,78 @@ def test_a_run_killed_midway_changes_nothing_and_the_next_run_finishes_the_work(
     assert "STARTED" not in statuses and statuses.count("FAILURE") >= 1, statuses
 
 
-def test_the_analysts_notebook_runs_on_the_exports(site, monkeypatch):
+def run_notebook(name: str):
+    """Execute notebooks/<name>.ipynb; returns the notebook and the JSON its last cell prints."""
     import nbclient
     import nbformat
 
-    root, _ = site
-    notebook = nbformat.read(
-        Path(__file__).parent.parent / "notebooks" / "customer_overview.ipynb", 4
-    )
-    monkeypatch.setenv("CIF_EXPORTS", str(root / "exports"))
+    notebook = nbformat.read(Path(__file__).parent.parent / "notebooks" / f"{name}.ipynb", 4)
     nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3").execute()
     outputs = [
         o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs
     ]
-    summary = json.loads(outputs[-1])
-    (plots,) = [o for o in outputs if o.strip().endswith(" plots")]
-    assert int(plots.split()[0]) >= 4  # the scoring step's plots are shown
-    c360 = pd.read_parquet(root / "exports" / "latest" / "customer_360.parquet")
-    assert summary["customers"] == len(c360) > 0
-    assert summary["key_accounts"] == int(c360.is_key_account.sum()) > 0
-    assert 0.3 < summary["share_of_value_in_top_segment"] <= 1.0
+    charts = sum(
+        "image/png" in o.get("data", {}) for c in notebook.cells for o in c.get("outputs", [])
+    )
+    return notebook, json.loads(outputs[-1]), charts
+
+
+def test_the_analysts_notebooks_run_on_the_exports(site, monkeypatch):
+    root, _ = site
+    latest = root / "exports" / "latest"
+    monkeypatch.setenv("CIF_EXPORTS", str(root / "exports"))
+    c360 = pd.read_parquet(latest / "customer_360.parquet")
+
+    _, base, charts = run_notebook("customer_base")
+    segments = pd.read_parquet(latest / "customer_segments.parquet")
+    life_cycle = segments[segments.scheme == "life_cycle"].segment.value_counts()
+    assert base["customers"] == len(c360) > 0 and charts >= 3
+    assert base["life_cycle"] == {k: int(v) for k, v in life_cycle.items()}
+    assert sum(base["preferred_channel"].values()) == len(c360)
+
+    notebook, value, charts = run_notebook("value_and_attrition")
+    at_risk = (c360.clv_net_36m.clip(lower=0) * c360.attrition_risk).sum()
+    assert value["value_at_risk"] == pytest.approx(at_risk) and charts >= 2
+    # the win-back list opens with the largest value at stake, not the highest attrition risk
+    win_back = pd.read_parquet(latest / "win_back_candidates.parquet")
+    assert value["win_back_values"] == sorted(value["win_back_values"], reverse=True)
+    assert value["win_back_values"][0] == pytest.approx(win_back.value_at_stake.max())
+    (ARTIFACTS / "notebook_value_and_attrition.html").parent.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "notebook_value_and_attrition.html").write_text(notebook_html(notebook))
+
+    _, keys, charts = run_notebook("key_accounts")
+    accounts = pd.read_parquet(latest / "key_accounts.parquet")
+    targeted = accounts[accounts.revenue_target.notna()]
+    assert keys["key_accounts"] == len(accounts) == int(c360.is_key_account.sum()) > 0
+    assert keys["with_target"] == len(targeted) and charts >= 2
+    assert keys["below_target"] == int((targeted.revenue_attainment.astype(float) < 1).sum())
+    assert keys["revenue_target"] == pytest.approx(
+        float(targeted.revenue_target.astype(float).sum())
+    )
+
+    driver = browser(1100, 900)
+    try:
+        driver.get((ARTIFACTS / "notebook_value_and_attrition.html").as_uri())
+        full_page_screenshot(driver, ARTIFACTS / "notebook_value_and_attrition.png", 1100)
+        broken = driver.execute_script(
+            "return [...document.images].filter(i => i.naturalWidth === 0).length"
+        )
+    finally:
+        driver.quit()
+    assert broken == 0
+
+
+def test_dbt_docs_are_built_from_a_copy_of_the_warehouse_with_the_exposures(site, tmp_path):
+    from orchestration.dbt_project import generate_docs
+
+    root, _ = site
+    wh = root / "warehouse" / "cif.duckdb"
+    before = sha(wh)
+    page = generate_docs(wh, tmp_path / "docs").read_text()
+    # one static page: the project, the catalog read from the warehouse, the exposures
+    assert "exposure.cif.bi_exports" in page and "cif-data@example.org" in page
+    assert '"model.cif.customer_360"' in page and "clv_net_36m" in page
+    assert sha(wh) == before and not list(wh.parent.glob("*.wal"))
 
 
 def test_identity_resolution_quality_against_the_truth(site):

@@ -1,10 +1,11 @@
 import datetime as dt
+import hashlib
 import json
 
 import pandas as pd
 import pytest
 
-from ingest.export import export_marts
+from ingest.export import MARTS_SCHEMA, export_marts
 from ingest.privacy import Hasher, pii_columns
 
 PII = {"customer_360": {"email": "email", "first_name": "name"}}
@@ -48,6 +49,10 @@ def test_marts_export_pseudonymises_pii_with_manifest_and_latest(marts, tmp_path
         {"column": "first_name", "kind": "name", "shown_as": "pseudonym"},
     ]
     assert manifest["checks"] == [{"check": "c", "passed": True}]
+    for entry in manifest["tables"]:  # checksums a reader can verify the files with
+        data = (out / "latest" / entry["file"]).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+        assert entry["bytes"] == len(data) > 0
 
 
 def test_include_pii_csv_and_latest_follows_the_newest_as_of(marts, tmp_path):
@@ -94,3 +99,17 @@ def test_csv_exports_neutralise_spreadsheet_formulas_parquet_keeps_values(con, t
     export_marts(con, out, dt.date(2025, 1, 2), "r2", {})
     parquet = pd.read_parquet(out / "2025-01-02" / "customer_360.parquet")
     assert parquet.last_name.tolist()[0] == '=HYPERLINK("http://x")'
+
+
+def test_the_bi_exposure_names_every_exported_mart_and_every_exposure_an_owner(dbt_manifest):
+    manifest = json.loads(dbt_manifest.read_text())
+    marts = {
+        node["unique_id"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["schema"] == MARTS_SCHEMA
+    }
+    exposures = manifest["exposures"]
+    assert set(exposures["exposure.cif.bi_exports"]["depends_on"]["nodes"]) == marts
+    for exposure in exposures.values():
+        assert exposure["owner"]["name"] and "@" in exposure["owner"]["email"]
+        assert set(exposure["depends_on"]["nodes"]) <= marts

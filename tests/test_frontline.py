@@ -30,11 +30,10 @@ from ingest.privacy import Hasher, pii_columns, pseudonym_key, role_views
 from orchestration.dbt_project import MANIFEST
 from orchestration.exports import export_published
 from orchestration.settings import CifSettings
-from tests.helpers import DEMO_END, clean_env, nightly, run_cif, write
+from tests.helpers import ARTIFACTS, DEMO_END, browser, clean_env, nightly, run_cif, write
 
 pytestmark = pytest.mark.slow
 AS_OF = DEMO_END.isoformat()
-ARTIFACTS = Path(os.environ.get("CIF_TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
 
 # What each landing column holds, for every demo layout and the canonical one (lower case).
 LANDED = {
@@ -524,28 +523,6 @@ def test_the_pages_as_of_a_date_the_household_and_refusals(server, service):
     assert get(f"{server}/customer/{key}", "auditor")[0] == 403
     assert get(f"{server}/customer/{key}?as_of=yesterday", "agent")[0] == 403
     assert get(f"{server}/customer/987654321", "agent")[0] == 404
-
-
-def browser():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not (chromium and driver):
-        pytest.skip(
-            "no Chromium and chromedriver here (Debian: apt-get install chromium chromium-driver)"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service(driver), options=options)
 
 
 def test_the_page_in_a_real_browser_shows_each_role_what_it_may_see(server, someone):

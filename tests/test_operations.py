@@ -5,15 +5,19 @@ import http.server
 import json
 import sys
 import threading
+from pathlib import Path
 from typing import ClassVar
 
 import dagster as dg
+import duckdb
 import pytest
 
 from orchestration.schedules import build_landing_sensor, build_nightly_schedule
 from orchestration.settings import CifSettings
 from quality.alerts import Alert, send_alert
-from quality.report import render_report
+from quality.report import RunFacts, render_report
+from quality.report_data import WarehouseFacts
+from quality.run_history import latest_publication, previous_row_counts, record_publication
 
 
 @pytest.fixture
@@ -101,30 +105,62 @@ def test_a_failing_hook_is_reported_not_raised(tmp_path):
     assert (tmp_path / "a.jsonl").read_text().count("\n") == 1
 
 
-def test_the_quality_report_puts_failures_first_with_table_check_rows_and_examples():
+def test_the_run_report_puts_what_failed_first_with_severity_then_the_rest():
     checks = [
-        {
-            "asset": "marts/customer_360",
-            "name": "gx_customer_360",
-            "passed": False,
-            "blocking": True,
-            "description": "marts.customer_360: 1 of 7 expectations failed\n- column customer_key: "
-            "column values to be unique (2 rows fail, e.g. [7, 7])",
-        },
-        {
-            "asset": "raw/x",
-            "name": "rows_reconcile",
-            "passed": True,
-            "blocking": True,
-            "description": "",
-        },
-    ]
-    page = render_report(
-        "r1", "2025-01-01", False, checks, {}, {"crm": {"files": 1, "received": 5}}
+        {"asset": "raw/x", "name": "rows_reconcile", "passed": True, "blocking": True,
+         "description": ""},
+        {"asset": "scores/customer_scores", "name": "kpi_drift", "passed": False,
+         "blocking": False, "description": "average CLV moved +80%"},
+        {"asset": "marts/customer_360", "name": "gx_customer_360", "passed": False,
+         "blocking": True, "description": "marts.customer_360: 1 of 7 expectations failed\n- "
+         "column customer_key: column values to be unique (2 rows fail, e.g. [7, 7])"},
+    ]  # fmt: skip
+    run = RunFacts(
+        run_id="r1",
+        as_of="2025-01-01",
+        ok=False,
+        checks=checks,
+        failed_steps={"dbt_marts": "dbt: model.cif.kpi_daily: division by zero"},
+        by_source={"crm": {"files": 1, "rows_received": 5}},
+        skipped_steps=["warehouse_published"],
     )
-    assert page.index("Failed checks (1)") < page.index("All checks (2)")
-    assert "2 rows fail, e.g. [7, 7]" in page and "<span class='fail'>blocking</span>" in page
-    assert "<td>crm</td><td>1</td>" in page
+    facts = WarehouseFacts(
+        path=Path("cif.duckdb"),
+        row_counts={"marts.customer_360": 50, "core.new_table": 3},
+        previous_counts=[("r0", "2024-12-31", {"marts.customer_360": 100, "core.gone": 7})],
+    )
+    page = render_report(run, facts)
+    first = page[page.index("What failed first") : page.index("Rows per source")]
+    # the failed step, then the blocking check, then the warning, each with its severity
+    assert first.index("dbt_marts") < first.index("gx_customer_360") < first.index("kpi_drift")
+    assert first.count("badge blocking") == 1 and first.count("badge warning") == 1
+    assert "2 rows fail, e.g. [7, 7]" in first and "division by zero" in first
+    assert "nothing of this run was published" in page and "1 not run" in page
+    assert "<td>crm</td><td class='n'>1</td>" in page
+    counts = page[page.index("Rows per table against previous runs") :]
+    assert "as of 2024-12-31" in counts and "<span class='down'>-50.0%</span>" in counts
+    assert ">new<" in counts and ">gone<" in counts
+    assert "No KPI history" in page and "No model was fitted" in page
+    assert "<script" not in page and "http" not in page  # one file, nothing fetched
+
+
+def test_each_publication_keeps_its_row_counts_and_checks(tmp_path):
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("create schema marts; create table marts.t as select range as i from range(5)")
+        record_publication(con, "run-1", dt.date(2025, 1, 1), [{"name": "a", "passed": True}])
+        con.execute("insert into marts.t select range from range(3)")
+        checks = [{"name": "a", "passed": True}, {"name": "b", "passed": False}]
+        record_publication(con, "run-2", dt.date(2025, 1, 2), checks)
+        record_publication(con, "run-2", dt.date(2025, 1, 2), checks)  # a retry adds nothing
+        assert previous_row_counts(con, "run-2") == [("run-1", "2025-01-01", {"marts.t": 5})]
+        (run_id, as_of, counts) = previous_row_counts(con, "run-0", runs=1)[0]
+        assert (run_id, as_of, counts["marts.t"]) == ("run-2", "2025-01-02", 8)
+        published = latest_publication(con)
+        assert (published["run_id"], published["as_of"]) == ("run-2", dt.date(2025, 1, 2))
+        assert published["checks"] == checks
+        assert con.execute(
+            "select checks_passed, checks_failed from meta.publications where run_id = 'run-2'"
+        ).fetchall() == [(1, 1)]
 
 
 def test_runs_left_started_by_a_killed_process_are_marked_failed(tmp_path):

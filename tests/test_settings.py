@@ -35,7 +35,10 @@ def test_the_schedule_and_sensors_are_on_unless_switched_off(dbt_manifest):
     for value, status in (("on", "RUNNING"), ("off", "STOPPED")):
         defs = build_definitions(CifSettings.load({"CIF_AUTOMATION": value}))
         schedule = defs.resolve_schedule_def("nightly_schedule")
-        sensors = [defs.resolve_sensor_def(n) for n in ("landing_sensor", "nightly_failure_alert")]
+        sensors = [
+            defs.resolve_sensor_def(n)
+            for n in ("landing_sensor", "nightly_failure_alert", "nightly_run_report")
+        ]
         assert schedule.default_status == getattr(dg.DefaultScheduleStatus, status)
         assert {s.default_status for s in sensors} == {getattr(dg.DefaultSensorStatus, status)}
     with pytest.raises(ValueError, match="CIF_AUTOMATION must be on or off"):

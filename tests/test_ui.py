@@ -15,7 +15,7 @@ from tests.helpers import clean_env
 
 pytestmark = pytest.mark.slow
 
-QUERY = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
+QUERY = """{ repositoriesOrError { ... on RepositoryConnection { nodes { name
   assetNodes { assetKey { path } }
   schedules { name cronSchedule scheduleState { status } }
   sensors { name sensorState { status } }
@@ -38,7 +38,29 @@ def post(url: str, query: str) -> dict:
         return json.loads(response.read())
 
 
+RUNS = """{ runsOrError { ... on Runs { results { runId
+  repositoryOrigin { repositoryLocationName repositoryName } } } }
+  workspaceOrError { ... on Workspace { locationEntries { name } } } }"""
+
+
+def a_run_as_cif_run_records_it(tmp_path) -> str:
+    """A run of the nightly job created the way `cif run` creates its runs (not executed:
+    what the UI's timeline needs is the run's repository origin)."""
+    from orchestration.definitions import defs
+    from orchestration.instance import dagster_instance
+    from orchestration.jobs import NIGHTLY_JOB
+    from orchestration.origin import remote_job_origin
+    from orchestration.settings import CifSettings
+
+    settings = CifSettings(warehouse=tmp_path / "warehouse" / "cif.duckdb").resolved()
+    run = dagster_instance(settings).create_run_for_job(
+        defs.resolve_job_def(NIGHTLY_JOB), remote_job_origin=remote_job_origin(NIGHTLY_JOB)
+    )
+    return run.run_id
+
+
 def test_cif_ui_answers_on_localhost_and_lists_assets_schedules_and_sensors(tmp_path, dbt_manifest):
+    run_id = a_run_as_cif_run_records_it(tmp_path)
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestration.cli", "ui", "--port", str(port)],
@@ -78,7 +100,20 @@ def test_cif_ui_answers_on_localhost_and_lists_assets_schedules_and_sensors(tmp_
             "nightly_schedule": "RUNNING"
         }
         sensors = {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}
-        assert sensors == {"landing_sensor": "RUNNING", "nightly_failure_alert": "RUNNING"}
+        assert sensors == {
+            "landing_sensor": "RUNNING",
+            "nightly_failure_alert": "RUNNING",
+            "nightly_run_report": "RUNNING",
+        }
+        # the run belongs to the UI's code location and repository: the overview timeline,
+        # which groups runs by them, shows it
+        runs = post(f"http://127.0.0.1:{port}/graphql", RUNS)["data"]
+        (run,) = [r for r in runs["runsOrError"]["results"] if r["runId"] == run_id]
+        locations = [e["name"] for e in runs["workspaceOrError"]["locationEntries"]]
+        assert run["repositoryOrigin"] == {
+            "repositoryLocationName": locations[0],
+            "repositoryName": repo["name"],
+        }
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
