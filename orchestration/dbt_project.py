@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.layouts import DBT_PROJECT_DIR
-from ingest.warehouse import connection, write_run_context
+from ingest.warehouse import connection, full_rebuild_reason, write_run_context
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 PARSE_STATE = "partial_parse.msgpack"  # dbt's saved parse, reused when nothing changed
@@ -135,6 +135,8 @@ def build_layer(
     for benchmarks and tests that need, say, the integration layer without a whole run."""
     with connection(warehouse) as con:
         write_run_context(con, as_of)
+        # like a run: the incremental models add to the last build only when it allows
+        full_refresh = full_refresh or full_rebuild_reason(con, as_of) is not None
     command = ["run", "--select", f"tag:{tag}", *(["--full-refresh"] if full_refresh else [])]
     result = invoke(
         dbt_args(command, target, {"warehouse_path": str(warehouse)}),
