@@ -106,7 +106,6 @@ def generate(
     )
 
 
-@app.command()
 def _run_on_spark(settings) -> None:
     """CIF_ENGINE=spark: ingest, every dbt layer on Spark and the Python steps, under the
     writer lock (orchestration/engines.py). The Dagster checks, publish and export run on the
@@ -128,6 +127,7 @@ def _run_on_spark(settings) -> None:
     console.print(f"{result.files_loaded} files loaded; marts in {result.home}")
 
 
+@app.command()
 def run(
     landing: LandingOpt = None,
     warehouse: WarehouseOpt = None,
