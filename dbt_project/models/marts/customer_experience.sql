@@ -24,7 +24,7 @@ summary as (
             avg(
                 case
                     when is_complaint and resolved_at is not null
-                        then {{ dbt.datediff('occurred_at', 'resolved_at', 'minute') }} / 60.0  -- noqa: LT05
+                        then {{ dbt.datediff('occurred_at', 'resolved_at', 'minute') }} / 60e0  -- noqa: LT05
                 end
             ) as {{ double }}
         ) as avg_resolution_hours,
