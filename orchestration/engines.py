@@ -154,11 +154,21 @@ class SparkEngine:
 
     def build(self, tag: str) -> None:
         target = self.home / "dbt"
+        variables = self._clocks()
         if self._manifest is None:  # one parse for the three layers
-            parse = dbt_args(["parse", "--target", "spark"], target)
+            parse = dbt_args(["parse", "--target", "spark"], target, variables)
             self._manifest = invoke(parse).result
-        args = dbt_args(["run", "--select", f"tag:{tag}", "--target", "spark"], target)
+        args = dbt_args(["run", "--select", f"tag:{tag}", "--target", "spark"], target, variables)
         _check(invoke(args, manifest=self._manifest), tag, target)
+
+    def _clocks(self) -> dict[str, str]:
+        """The run's clocks compiled in as vars (macros/as_of.sql): Spark runs every
+        `(select as_of from meta.run_context)` as a job of its own, and this build parses the
+        project anyway."""
+        clocks = {"as_of": self.settings.as_of.isoformat()}
+        if self.settings.as_known_at is not None:
+            clocks["as_known_at"] = self.settings.as_known_at.isoformat(sep=" ")
+        return clocks
 
     def python_step(self, step: Callable[[Any], None], inputs: Any, outputs: Any) -> None:
         from ingest import spark
