@@ -162,9 +162,8 @@ class SparkEngine:
         _check(invoke(args, manifest=self._manifest), tag, target)
 
     def _clocks(self) -> dict[str, str]:
-        """The run's clocks compiled in as vars (macros/as_of.sql): Spark runs every
-        `(select as_of from meta.run_context)` as a job of its own, and this build parses the
-        project anyway."""
+        """The run's clocks compiled in as vars (macros/as_of.sql): Spark runs each lookup of
+        meta.run_context as a job of its own, and this build parses the project anyway."""
         clocks = {"as_of": self.settings.as_of.isoformat()}
         if self.settings.as_known_at is not None:
             clocks["as_known_at"] = self.settings.as_known_at.isoformat(sep=" ")
