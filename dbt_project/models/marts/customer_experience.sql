@@ -29,7 +29,7 @@ summary as (
             ) as {{ double }}
         ) as avg_resolution_hours,
         cast(
-            avg(case when first_contact_resolution then 1.0 when not first_contact_resolution then 0.0 end)
+            avg(case when first_contact_resolution then 1e0 when not first_contact_resolution then 0e0 end)
             as {{ double }}
         ) as first_contact_resolution_rate,
         cast(avg(satisfaction) as {{ double }}) as avg_satisfaction,
