@@ -13,6 +13,9 @@ from ingest.privacy import ROLE_ENV, role_from_env
 DEFAULT_LANDING = Path("landing")
 DEFAULT_WAREHOUSE = Path("warehouse/cif.duckdb")
 DEFAULT_EXPORTS = Path("exports")
+# Where the dbt models run: the embedded DuckDB file, or Apache Spark through dbt-spark
+# (orchestration/engines.py; README: Spark engine).
+ENGINES = ("duckdb", "spark")
 # DuckDB names the catalog after the file: it must not shadow a schema of the warehouse.
 RESERVED_NAMES = frozenset(
     {"raw", "meta", "quarantine", "staging", "intermediate", "core", "scores", "marts", "main"}
@@ -42,11 +45,13 @@ class CifSettings:
     alert_command: str | None = None  # a shell command that receives each alert as JSON
     alert_webhook: str | None = None  # a URL each alert is POSTed to as JSON
     automation: bool = True  # the schedule and sensors start switched on under `cif ui`
+    engine: str = "duckdb"  # where dbt builds the models: duckdb or spark
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> CifSettings:
         """Defaults < environment (CIF_LANDING, CIF_WAREHOUSE, CIF_EXPORTS, CIF_ROLE,
-        CIF_NIGHTLY_CRON, CIF_TIMEZONE, CIF_ALERT_COMMAND, CIF_ALERT_WEBHOOK, CIF_AUTOMATION) <
+        CIF_NIGHTLY_CRON, CIF_TIMEZONE, CIF_ALERT_COMMAND, CIF_ALERT_WEBHOOK, CIF_AUTOMATION,
+        CIF_ENGINE) <
         explicit overrides.
 
         Overrides whose value is None are ignored, so CLI flags can be passed straight through.
@@ -62,6 +67,7 @@ class CifSettings:
             alert_command=env.get("CIF_ALERT_COMMAND") or None,
             alert_webhook=env.get("CIF_ALERT_WEBHOOK") or None,
             automation=_switch(env.get("CIF_AUTOMATION", "on"), "CIF_AUTOMATION"),
+            engine=env.get("CIF_ENGINE", cls.engine).strip().lower() or cls.engine,
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for key in ("landing", "warehouse", "exports"):
@@ -72,6 +78,10 @@ class CifSettings:
         if isinstance(given.get("as_known_at"), str):
             given["as_known_at"] = dt.datetime.fromisoformat(given["as_known_at"])  # type: ignore[arg-type]
         settings = replace(settings, **given).resolved()
+        if settings.engine not in ENGINES:
+            raise ValueError(
+                f"CIF_ENGINE must be one of {', '.join(ENGINES)}, not {settings.engine!r}"
+            )
         if settings.warehouse.stem in RESERVED_NAMES:
             raise ValueError(
                 f"the warehouse file may not be called {settings.warehouse.name}: DuckDB would "

@@ -43,3 +43,11 @@ def test_the_schedule_and_sensors_are_on_unless_switched_off(dbt_manifest):
         assert {s.default_status for s in sensors} == {getattr(dg.DefaultSensorStatus, status)}
     with pytest.raises(ValueError, match="CIF_AUTOMATION must be on or off"):
         CifSettings.load({"CIF_AUTOMATION": "maybe"})
+
+
+def test_the_engine_is_duckdb_unless_spark_is_chosen():
+    assert CifSettings.load({}).engine == "duckdb"
+    assert CifSettings.load({"CIF_ENGINE": "Spark"}).engine == "spark"
+    assert CifSettings.load({"CIF_ENGINE": "spark"}, engine="duckdb").engine == "duckdb"
+    with pytest.raises(ValueError, match="CIF_ENGINE"):
+        CifSettings.load({"CIF_ENGINE": "postgres"})

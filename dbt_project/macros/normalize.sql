@@ -57,5 +57,14 @@
 {%- endmacro %}
 
 {% macro spark__title_case(column) -%}
-    initcap(lower(trim({{ column }})))
+    array_join(
+        transform(
+            split(lower(trim({{ column }})), ' '),
+            word -> array_join(
+                transform(split(word, '-'), part -> upper(left(part, 1)) || substr(part, 2)),
+                '-'
+            )
+        ),
+        ' '
+    )
 {%- endmacro %}

@@ -16,7 +16,7 @@
 
 {% macro spark__parse_date(column, format) -%}
     {%- if format -%}
-        to_date(nullif(trim({{ column }}), ''), '{{ cif.spark_datetime_format(format) }}')
+        to_date(nullif(trim({{ column }}), ''), "{{ cif.spark_datetime_format(format) }}")
     {%- else -%}
         to_date(nullif(trim({{ column }}), ''))
     {%- endif -%}
@@ -37,7 +37,7 @@
 
 {% macro spark__parse_timestamp(column, format) -%}
     {%- if format -%}
-        to_timestamp(nullif(trim({{ column }}), ''), '{{ cif.spark_datetime_format(format) }}')
+        to_timestamp(nullif(trim({{ column }}), ''), "{{ cif.spark_datetime_format(format) }}")
     {%- else -%}
         to_timestamp(nullif(trim({{ column }}), ''))
     {%- endif -%}
@@ -61,6 +61,7 @@
 {%- endmacro %}
 
 {% macro spark_datetime_format(format) -%}
-    {{- format | replace("%Y", "yyyy") | replace("%m", "MM") | replace("%d", "dd")
+    {#- A literal T (ISO 8601) is quoted in Spark's patterns (so they go in double quotes). -#}
+    {{- format | replace("T", "'T'") | replace("%Y", "yyyy") | replace("%m", "MM") | replace("%d", "dd")
         | replace("%H", "HH") | replace("%M", "mm") | replace("%S", "ss") -}}
 {%- endmacro %}

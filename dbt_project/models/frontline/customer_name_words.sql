@@ -22,7 +22,7 @@ words as (
     select
         names.customer_key,
         names.full_name,
-        {{ dbt.split_part('names.full_name', "' '", 'positions.generated_number') }} as word
+        {{ cif.nth_part('names.full_name', "' '", 'positions.generated_number') }} as word
     from names
     cross join positions
 )

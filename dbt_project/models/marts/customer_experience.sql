@@ -24,12 +24,12 @@ summary as (
             avg(
                 case
                     when is_complaint and resolved_at is not null
-                        then {{ dbt.datediff('occurred_at', 'resolved_at', 'minute') }} / 60.0  -- noqa: LT05
+                        then {{ dbt.datediff('occurred_at', 'resolved_at', 'minute') }} / 60e0  -- noqa: LT05
                 end
             ) as {{ double }}
         ) as avg_resolution_hours,
         cast(
-            avg(case when first_contact_resolution then 1.0 when not first_contact_resolution then 0.0 end)
+            avg(case when first_contact_resolution then 1e0 when not first_contact_resolution then 0e0 end)
             as {{ double }}
         ) as first_contact_resolution_rate,
         cast(avg(satisfaction) as {{ double }}) as avg_satisfaction,

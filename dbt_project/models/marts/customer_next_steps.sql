@@ -122,13 +122,13 @@ explained as (
             when attrition_risk >= {{ var('next_step_medium_risk') }} then 'medium'
             else 'low'
         end as risk_level,
-        rtrim(
-            coalesce(sign_complaints || '; ', '')
-            || coalesce(sign_silence || '; ', '')
-            || coalesce(sign_spend || '; ', '')
-            || coalesce(sign_experience || '; ', ''),
-            '; '
-        ) as warning_signs
+        {{ cif.trim_trailing(
+            "coalesce(sign_complaints || '; ', '')"
+            ~ " || coalesce(sign_silence || '; ', '')"
+            ~ " || coalesce(sign_spend || '; ', '')"
+            ~ " || coalesce(sign_experience || '; ', '')",
+            "'; '"
+        ) }} as warning_signs
     from signs
 )
 

@@ -61,7 +61,7 @@ combined as (
         member_values.member_keys,
         household_rfm.first_purchase_on,
         household_rfm.last_purchase_on,
-        {{ dbt.datediff('household_rfm.last_purchase_on', as_of_date(), 'day') }} as recency_days,  -- noqa: LT05
+        {{ cif.days_between('household_rfm.last_purchase_on', as_of_date()) }} as recency_days,  -- noqa: LT05
         coalesce(household_rfm.purchase_days, 0) as purchase_days,
         cast(coalesce(household_rfm.lifetime_revenue, 0) as decimal(38, 2)) as lifetime_revenue,
         cast(coalesce(household_rfm.revenue_365d, 0) as decimal(38, 2)) as revenue_365d,

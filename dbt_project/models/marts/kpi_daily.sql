@@ -138,7 +138,7 @@ resolutions as (
     select
         cast(resolved_at as date) as resolved_on,
         count(*) as complaints_resolved,
-        avg({{ dbt.datediff('occurred_at', 'resolved_at', 'minute') }} / 60.0) as avg_resolution_hours  -- noqa: LT05
+        avg({{ dbt.datediff('occurred_at', 'resolved_at', 'minute') }} / 60e0) as avg_resolution_hours  -- noqa: LT05
     from {{ ref('fct_interactions') }}
     where is_complaint and resolved_at < {{ as_of_cutoff() }}
     group by cast(resolved_at as date)

@@ -76,5 +76,5 @@ valued as (
 
 select
     *,
-    row_number() over (order by value_at_stake desc, customer_key asc) as win_back_rank
+    cast(row_number() over (order by value_at_stake desc, customer_key asc) as {{ dbt.type_bigint() }}) as win_back_rank
 from valued

@@ -89,11 +89,11 @@ joined as (
         coalesce(purchases.purchase_days, 0) as purchase_days,
         coalesce(purchases.purchase_days_365d, 0) as purchase_days_365d,
         coalesce(purchases.revenue_365d, 0) as revenue_365d,
-        {{ dbt.datediff('purchases.last_purchase_on', 'customer_dates.as_of_date', 'day') }}
+        {{ cif.days_between('purchases.last_purchase_on', 'customer_dates.as_of_date') }}
             as days_since_last_purchase,
-        {{ dbt.datediff('purchases.first_purchase_on', 'customer_dates.as_of_date', 'day') }}
+        {{ cif.days_between('purchases.first_purchase_on', 'customer_dates.as_of_date') }}
             as days_since_first_purchase,
-        {{ dbt.datediff('purchases.last_return_on', 'customer_dates.as_of_date', 'day') }}
+        {{ cif.days_between('purchases.last_return_on', 'customer_dates.as_of_date') }}
             as days_since_return,
         scores.attrition_risk
     from customer_dates
