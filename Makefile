@@ -6,7 +6,7 @@ LANDING ?= $(or $(CIF_LANDING),landing)
 DEMO_CUSTOMERS ?= 2000
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test setup lint clean browser
+.PHONY: run test test-spark setup lint clean browser
 
 ## make run: set up, generate demo data if the landing zone is empty, run the nightly job
 run: $(STAMP)
@@ -21,6 +21,11 @@ run: $(STAMP)
 test: $(STAMP) lint browser
 	@echo "==> Running the test suite"
 	$(BIN)/pytest -n 2 --dist loadfile
+
+## make test-spark: the Spark engine (extra `spark`: pyspark, dbt-spark) against DuckDB, same marts
+test-spark: $(STAMP)
+	$(BIN)/python -m pip install --quiet --constraint requirements.lock --editable '.[dev,spark]'
+	$(BIN)/pytest tests/test_engine_parity.py
 
 lint: $(STAMP)
 	@echo "==> ruff"

@@ -158,7 +158,9 @@ class SparkEngine:
         if self._manifest is None:  # one parse for the three layers
             parse = dbt_args(["parse", "--target", "spark"], target, variables)
             self._manifest = invoke(parse).result
-        args = dbt_args(["run", "--select", f"tag:{tag}", "--target", "spark"], target, variables)
+        # always in full: the session's catalog starts empty, and Spark cannot delete+insert
+        command = ["run", "--select", f"tag:{tag}", "--target", "spark", "--full-refresh"]
+        args = dbt_args(command, target, variables)
         _check(invoke(args, manifest=self._manifest), tag, target)
 
     def _clocks(self) -> dict[str, str]:

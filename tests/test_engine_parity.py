@@ -18,6 +18,9 @@ from tests.helpers import DEMO_END
 
 pytestmark = pytest.mark.slow
 MARTS = [key.path[-1] for key in MART_KEYS]
+pytest.importorskip(
+    "pyspark", reason="the Spark engine is an extra: `make test-spark` installs it and runs this"
+)
 if shutil.which("java") is None:
     pytest.skip("the Spark engine needs a Java runtime (java on PATH)", allow_module_level=True)
 

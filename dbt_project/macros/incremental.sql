@@ -30,3 +30,18 @@
         {%- endfor %}
     )
 {%- endmacro %}
+
+{#- The strategy of the incremental models: dbt's portable delete+insert; dbt-spark has no
+    delete+insert without Delta, and Spark builds always rebuild in full (orchestration/
+    engines.py), so there it only has to be a strategy dbt-spark accepts. -#}
+{% macro cif_incremental_strategy() -%}
+    {{ return(adapter.dispatch("cif_incremental_strategy", "cif")()) }}
+{%- endmacro %}
+
+{% macro default__cif_incremental_strategy() -%}
+    {{ return("delete+insert") }}
+{%- endmacro %}
+
+{% macro spark__cif_incremental_strategy() -%}
+    {{ return("append") }}
+{%- endmacro %}

@@ -1,7 +1,7 @@
 {{
     config(
         materialized="incremental",
-        incremental_strategy="delete+insert",
+        incremental_strategy=cif_incremental_strategy(),
         unique_key=["source_system", "interaction_id"],
     )
 }}
