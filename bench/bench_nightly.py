@@ -66,18 +66,10 @@ def main() -> None:
             generate(root / "landing", customers=args.customers, end=END, seed=7)
         generated = time.perf_counter() - started
 
-        def settings(as_of: dt.date) -> CifSettings:
-            return CifSettings(
-                landing=root / "landing",
-                warehouse=root / "wh" / "cif.duckdb",
-                exports=root / "exports",
-                as_of=as_of,
-            ).resolved()
-
-        first_total, first = timed_run(settings(END))
+        first_total, first = timed_run(CifSettings.in_folder(root, END))
         day = END + dt.timedelta(days=1)
         rows = land_one_day(root / "landing", day)
-        second_total, second = timed_run(settings(day))
+        second_total, second = timed_run(CifSettings.in_folder(root, day))
         size_mb = (root / "wh" / "cif.duckdb").stat().st_size / 1e6
 
     table = Table(title=f"Nightly runs, {args.customers:,} customers over two years (2 cores)")

@@ -101,22 +101,14 @@ def tier(customers: int, root: Path, skip_plain: bool) -> dict:
     generate(root / "landing", customers=customers, end=END, seed=7)
     generated = time.perf_counter() - started
 
-    def settings(as_of: dt.date) -> CifSettings:
-        return CifSettings(
-            landing=root / "landing",
-            warehouse=root / "wh" / "cif.duckdb",
-            exports=root / "exports",
-            as_of=as_of,
-        ).resolved()
-
     result = {"customers": customers, "generated_seconds": round(generated, 1)}
-    result["cold"] = run(settings(END), f"{customers:,} cold")
+    result["cold"] = run(CifSettings.in_folder(root, END), f"{customers:,} cold")
     if not skip_plain:
         ours = result["cold"]["stages"].get(SCORING_STEP, 0.0)
         result["plain_clv"] = plain_comparison(root / "wh" / "cif.duckdb", ours)
     day = END + dt.timedelta(days=1)
     result["day_transactions"] = land_one_day(root / "landing", day)
-    result["day"] = run(settings(day), f"{customers:,} one more day")
+    result["day"] = run(CifSettings.in_folder(root, day), f"{customers:,} one more day")
     return result
 
 

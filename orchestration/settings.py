@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from ingest.privacy import ROLE_ENV, role_from_env
 
@@ -88,6 +89,18 @@ class CifSettings:
                 f"confuse it with the schema {settings.warehouse.stem!r}; choose another name"
             )
         return settings
+
+    @classmethod
+    def in_folder(cls, root: Path, as_of: dt.date, **overrides: Any) -> CifSettings:
+        """Settings for a whole site in one folder (landing/, wh/cif.duckdb, exports/), as
+        tests and benchmarks lay it out; other settings stay at their defaults."""
+        return cls(
+            landing=root / "landing",
+            warehouse=root / "wh" / "cif.duckdb",
+            exports=root / "exports",
+            as_of=as_of,
+            **overrides,
+        ).resolved()
 
     def resolved(self) -> CifSettings:
         """The same settings with absolute paths (Dagster and dbt run from other directories)."""

@@ -22,13 +22,7 @@ def history(tmp_path_factory, dbt_manifest):
     landing = root / "landing" / "crm"
 
     def settings(as_of, **kw):
-        return CifSettings(
-            landing=root / "landing",
-            warehouse=root / "wh" / "cif.duckdb",
-            exports=root / "exports",
-            as_of=as_of,
-            **kw,
-        ).resolved()
+        return CifSettings.in_folder(root, as_of, **kw)
 
     day1 = purchases()
     future = pd.DataFrame([("tx-future", "c0", "2030-01-01", "99.00")], columns=day1.columns)

@@ -79,12 +79,7 @@ def nights(tmp_path_factory, dbt_manifest):
     modes = []
     for night, as_of in enumerate(NIGHTS):
         _land_night(root / "landing", night)
-        settings = CifSettings(
-            landing=root / "landing",
-            warehouse=root / "wh" / "cif.duckdb",
-            exports=root / "exports",
-            as_of=as_of,
-        ).resolved()
+        settings = CifSettings.in_folder(root, as_of)
         report = nightly(settings)
         assert report.ok, report.explanation()
         state = read(settings.warehouse, "select * from meta.build_state")

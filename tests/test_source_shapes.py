@@ -18,12 +18,7 @@ AS_OF = HISTORY_DAY1  # 2024-06-30: long before the files are loaded (today)
 def settings(root, as_of=AS_OF):
     from orchestration.settings import CifSettings
 
-    return CifSettings(
-        landing=root / "landing",
-        warehouse=root / "wh" / "cif.duckdb",
-        exports=root / "exports",
-        as_of=as_of,
-    ).resolved()
+    return CifSettings.in_folder(root, as_of)
 
 
 def query(root, sql):
