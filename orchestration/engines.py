@@ -12,7 +12,9 @@ works on the warehouse file. On Spark (CIF_ENGINE=spark):
   lives (the identity model, stable keys, scores history), and write their outputs back to
   Spark as Parquet tables.
 
-The Dagster job (checks, publish, exports) runs on DuckDB only, for now (README: Spark engine).
+Each layer is a `dbt build`: its models, then the dbt data tests on them, on either engine. The
+Dagster job's other checks (GX suites, reconciliation, monitors), publish and exports run on
+DuckDB only, for now (README: Spark engine).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class BuildResult:
     home: Path  # where the engine keeps its tables
     files_loaded: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    tests_passed: int = 0  # dbt data tests run on the engine after each layer's models
 
 
 class _Timer:
@@ -75,12 +78,12 @@ def build_warehouse(settings: CifSettings, run_id: str = "engine-build") -> Buil
     engine = SparkEngine(settings) if settings.engine == "spark" else DuckDBEngine(settings)
     with engine:
         timer.step("share raw layer", engine.share_raw)
-        timer.step("dbt integrate", lambda: engine.build("integrate"))
+        result.tests_passed += timer.step("dbt integrate", lambda: engine.build("integrate"))
         timer.step("identity", lambda: engine.python_step(_identity, IDENTITY_INPUTS, _IDENTITY))
-        timer.step("dbt core", lambda: engine.build("core"))
+        result.tests_passed += timer.step("dbt core", lambda: engine.build("core"))
         step = _scoring(settings.as_of, run_id)
         timer.step("scoring", lambda: engine.python_step(step, scoring.DBT_INPUTS, SCORES_TABLES))
-        timer.step("dbt marts", lambda: engine.build("marts"))
+        result.tests_passed += timer.step("dbt marts", lambda: engine.build("marts"))
     return result
 
 
@@ -95,14 +98,21 @@ def _scoring(as_of: dt.date, run_id: str) -> Callable[[Any], None]:
     return lambda con: scoring.run_scoring(con, as_of, run_id)
 
 
-def _check(result: Any, tag: str, where: Path) -> None:
+def _dbt_build(tag: str, target: Path, options: list[str], variables: dict, manifest: Any) -> int:
+    """`dbt build` of one layer: its models, then the data tests on them (a failing test stops
+    the build, as the job's blocking checks do). Returns the number of tests that passed; unit
+    tests run on DuckDB only (they are about the SQL, not the engine)."""
+    command = ["build", "--select", f"tag:{tag}", "--exclude-resource-type", "unit_test"]
+    result = invoke(dbt_args([*command, *options], target, variables), manifest=manifest)
     if not result.success:
         failed = [r.node.name for r in result.result if str(r.status) in ("error", "fail")]
-        raise DbtError(f"dbt run of layer {tag} failed ({', '.join(failed)}); see {where}")
+        raise DbtError(f"dbt build of layer {tag} failed ({', '.join(failed)}); see {target}")
+    tests = [r for r in result.result if r.node.resource_type == "test"]
+    return sum(str(r.status) == "pass" for r in tests)
 
 
 class DuckDBEngine:
-    """Every step on the warehouse file (what the Dagster job does, without its checks)."""
+    """Every step on the warehouse file (what the Dagster job does, without its Python checks)."""
 
     def __init__(self, settings: CifSettings) -> None:
         self.settings = settings
@@ -117,11 +127,10 @@ class DuckDBEngine:
     def share_raw(self) -> None:
         """Nothing to share: dbt reads raw in the same file."""
 
-    def build(self, tag: str) -> None:
-        target = Path(self._target.name)
+    def build(self, tag: str) -> int:
         variables = {"warehouse_path": str(self.settings.warehouse)}
-        args = dbt_args(["run", "--select", f"tag:{tag}"], target, variables)
-        _check(invoke(args, manifest=parsed_manifest(self.settings.warehouse)), tag, target)
+        manifest = parsed_manifest(self.settings.warehouse)
+        return _dbt_build(tag, Path(self._target.name), [], variables, manifest)
 
     def python_step(self, step: Callable[[Any], None], inputs: Any, outputs: Any) -> None:
         with connection(self.settings.warehouse) as con:
@@ -152,16 +161,15 @@ class SparkEngine:
         with connection(self.settings.warehouse, read_only=True) as con:
             spark.share_raw_layer(con, self.session, self.home)
 
-    def build(self, tag: str) -> None:
+    def build(self, tag: str) -> int:
         target = self.home / "dbt"
         variables = self._clocks()
         if self._manifest is None:  # one parse for the three layers
             parse = dbt_args(["parse", "--target", "spark"], target, variables)
             self._manifest = invoke(parse).result
         # always in full: the session's catalog starts empty, and Spark cannot delete+insert
-        command = ["run", "--select", f"tag:{tag}", "--target", "spark", "--full-refresh"]
-        args = dbt_args(command, target, variables)
-        _check(invoke(args, manifest=self._manifest), tag, target)
+        options = ["--target", "spark", "--full-refresh"]
+        return _dbt_build(tag, target, options, variables, self._manifest)
 
     def _clocks(self) -> dict[str, str]:
         """The run's clocks compiled in as vars (macros/as_of.sql): Spark runs each lookup of
