@@ -45,3 +45,22 @@
 {% macro spark__cif_incremental_strategy() -%}
     {{ return("append") }}
 {%- endmacro %}
+
+{#-
+    The segment history (int_customer_lifecycle, int_customer_rfm, int_customer_segments_by_date,
+    marts.customer_segment_history) is incremental by evaluation date: a row of a date depends
+    only on what was true up to that date, so a night recomputes the dates from the first one
+    its changes reach (int_segment_recompute_from) and keeps the rows before it. The delete runs
+    as a pre-hook and the recomputed dates are appended: dates the night drops (a month-end
+    leaving the window) are deleted with them, which delete+insert on the new rows' keys would
+    miss. Spark builds are always full, where the hook does nothing.
+-#}
+{% macro segments_recompute_from() -%}
+    (select recompute_from from {{ ref('int_segment_recompute_from') }})
+{%- endmacro %}
+
+{% macro delete_recomputed_dates() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where as_of_date >= {{ segments_recompute_from() }}
+    {%- endif -%}
+{%- endmacro %}
