@@ -4,7 +4,11 @@ Two nightly runs on canonical sources (the first a full build, the second increm
 whole run costs 25-30 s, so the test keeps to two): in the second, late-known rows come into
 their business date, a corrected transaction replaces its first version, a complaint gets
 resolved, and identity merges two customers (their facts move to one key). Then the dbt layers of a copy of the last warehouse are rebuilt with --full-refresh from
-the same raw, identity and scores: every table dbt builds must be identical.
+the same raw, identity and scores: every table dbt builds must be identical. The second night's
+changes reach back in time, so the segment history recomputes from an early date; a third day
+(the dbt layers only, on a copy: a row known since the first night reaches its date) recomputes
+from its own date and continues the history kept before it, and is compared with a full
+rebuild of that day too.
 """
 
 import datetime as dt
@@ -18,7 +22,10 @@ from tests.helpers import HISTORY_DAY1, customers, nightly, purchases, write
 
 pytestmark = pytest.mark.slow
 NIGHTS = [HISTORY_DAY1 + dt.timedelta(days=n) for n in range(2)]
+NEXT_DAY = NIGHTS[-1] + dt.timedelta(days=1)
 DBT_SCHEMAS = ("intermediate", "core", "marts", "frontline")
+# says what a build recomputed, so a full build and an incremental night differ by design
+BUILD_RECORDS = {"intermediate.int_segment_recompute_from"}
 TRANSACTION = ["transaction_id", "source_customer_id", "occurred_at", "amount"]
 INTERACTION = ["interaction_id", "source_customer_id", "occurred_at", "channel"]
 INTERACTION += ["interaction_type", "is_complaint", "resolved_at"]
@@ -88,18 +95,34 @@ def nights(tmp_path_factory, dbt_manifest):
     return {"wh": root / "wh" / "cif.duckdb", "root": root, "modes": modes}
 
 
-@pytest.fixture(scope="module")
-def rebuilt(nights):
-    """The dbt layers of a copy of the last night's warehouse, rebuilt with --full-refresh."""
+def _build_copy(wh, root, as_of, full_refresh):
+    """The dbt layers of a copy of `wh` built as of `as_of` (incremental when the build state
+    allows it, unless `full_refresh`)."""
     from orchestration.dbt import LAYERS
     from orchestration.dbt_project import build_layer
 
-    copy = nights["root"] / "rebuilt" / "cif.duckdb"
-    copy.parent.mkdir()
-    shutil.copy(nights["wh"], copy)
+    copy = root / "cif.duckdb"
+    root.mkdir()
+    shutil.copy(wh, copy)
     for tag in LAYERS:
-        build_layer(copy, NIGHTS[-1], tag, nights["root"] / "target" / tag, full_refresh=True)
+        build_layer(copy, as_of, tag, root / "target" / tag, full_refresh=full_refresh)
     return copy
+
+
+@pytest.fixture(scope="module")
+def rebuilt(nights):
+    """The dbt layers of a copy of the last night's warehouse, rebuilt with --full-refresh."""
+    return _build_copy(nights["wh"], nights["root"] / "rebuilt", NIGHTS[-1], full_refresh=True)
+
+
+@pytest.fixture(scope="module")
+def next_day(nights):
+    """The day after the last night, on copies: added incrementally, and rebuilt in full."""
+    root = nights["root"]
+    return {
+        "incremental": _build_copy(nights["wh"], root / "next_day", NEXT_DAY, False),
+        "rebuilt": _build_copy(nights["wh"], root / "next_day_rebuilt", NEXT_DAY, True),
+    }
 
 
 def read(wh, sql):
@@ -138,15 +161,15 @@ def _dbt_tables(wh):
     return [f"{s}.{t}" for s, t in rows if f"{s}.{t}" not in set(IDENTITY_TABLES)]
 
 
-def test_a_full_refresh_gives_the_same_tables_as_the_incremental_nights(nights, rebuilt):
-    tables = _dbt_tables(nights["wh"])
+def _differing_tables(incremental, rebuilt):
+    """The tables dbt builds that are not the same, row by row, in the two warehouses."""
+    tables = _dbt_tables(incremental)
     assert tables == _dbt_tables(rebuilt)
-    assert {"core.fct_transactions", "marts.kpi_daily", "marts.customer_360"} <= set(tables)
     con = duckdb.connect()
-    con.execute(f"attach '{nights['wh']}' as incremental (read_only)")
+    con.execute(f"attach '{incremental}' as incremental (read_only)")
     con.execute(f"attach '{rebuilt}' as rebuilt (read_only)")
     differing = {}
-    for table in tables:
+    for table in sorted(set(tables) - BUILD_RECORDS):
         counts = [
             con.execute(f"select count(*) from {a}.{table}").fetchone()[0]
             for a in ("incremental", "rebuilt")
@@ -160,6 +183,33 @@ def test_a_full_refresh_gives_the_same_tables_as_the_incremental_nights(nights, 
         ]
         if counts[0] != counts[1] or any(only):
             differing[table] = (counts, only)
-    assert not differing, differing
-    rows = con.execute("select count(*) from incremental.core.fct_transactions").fetchone()[0]
+    return differing
+
+
+def _recomputed_from(wh):
+    return read(wh, "select * from intermediate.int_segment_recompute_from").iloc[0, 0].date()
+
+
+def test_a_full_refresh_gives_the_same_tables_as_the_incremental_nights(nights, rebuilt):
+    tables = set(_dbt_tables(nights["wh"]))
+    assert {"core.fct_transactions", "marts.kpi_daily", "marts.customer_360"} <= tables
+    assert {"marts.customer_segment_history", "intermediate.int_customer_lifecycle"} <= tables
+    assert not _differing_tables(nights["wh"], rebuilt)
+    rows = read(nights["wh"], "select count(*) as n from core.fct_transactions").n.iloc[0]
     assert rows == len(purchases()) + 1 + 3 + 1  # t-d2, the shop's, t-new1
+    # the corrected transaction and the merge reach back: the segments were recomputed from
+    # the first purchase day they touch
+    assert _recomputed_from(nights["wh"]) <= dt.date(2024, 5, 2)
+    assert _recomputed_from(rebuilt) == dt.date(1900, 1, 1)
+
+
+def test_a_day_that_changes_only_itself_keeps_the_history_and_equals_a_full_rebuild(next_day):
+    assert _recomputed_from(next_day["incremental"]) == NEXT_DAY
+    history = read(
+        next_day["incremental"],
+        "select as_of_date, count(*) as n from marts.customer_segment_history group by all",
+    )
+    assert NEXT_DAY in set(history.as_of_date.dt.date) and len(history) > 12
+    facts = read(next_day["incremental"], "select transaction_id from core.fct_transactions")
+    assert "t-d3" in set(facts.transaction_id)  # known since the first night, dated today
+    assert not _differing_tables(next_day["incremental"], next_day["rebuilt"])
