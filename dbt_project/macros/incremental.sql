@@ -55,12 +55,17 @@
     leaving the window) are deleted with them, which delete+insert on the new rows' keys would
     miss. Spark builds are always full, where the hook does nothing.
 -#}
-{% macro segments_recompute_from() -%}
-    (select recompute_from from {{ ref('int_segment_recompute_from') }})
+{#- The first evaluation date this build computes: all of them on a full build. -#}
+{% macro first_recomputed_date() -%}
+    {%- if is_incremental() -%}
+        (select recompute_from from {{ ref('int_segment_recompute_from') }})
+    {%- else -%}
+        cast('{{ var("plausible_from") }}' as date)
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro delete_recomputed_dates() -%}
     {%- if is_incremental() -%}
-        delete from {{ this }} where as_of_date >= {{ segments_recompute_from() }}
+        delete from {{ this }} where as_of_date >= {{ first_recomputed_date() }}
     {%- endif -%}
 {%- endmacro %}

@@ -25,10 +25,8 @@ segments as (
         segment_score,
         cast(null as date) as kept_segment_since
     from {{ ref('int_customer_segments_by_date') }}
-    {%- if is_incremental() %}
-        where as_of_date >= {{ cif.segments_recompute_from() }}
-    {%- endif %}
-    {%- if is_incremental() %}
+    where as_of_date >= {{ cif.first_recomputed_date() }}
+    {% if is_incremental() %}
 
         union all
 
@@ -46,11 +44,11 @@ segments as (
                 scheme,
                 max(as_of_date) as as_of_date
             from {{ this }}
-            where as_of_date < {{ cif.segments_recompute_from() }}
+            where as_of_date < {{ cif.first_recomputed_date() }}
             group by scheme
         ) as last_kept
             on kept.scheme = last_kept.scheme and kept.as_of_date = last_kept.as_of_date
-    {%- endif %}
+    {% endif %}
 ),
 
 compared as (

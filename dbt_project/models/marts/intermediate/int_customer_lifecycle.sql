@@ -11,9 +11,7 @@ with
 
 dates as (
     select as_of_date from {{ ref('int_segment_dates') }}
-    {%- if is_incremental() %}
-        where as_of_date >= {{ cif.segments_recompute_from() }}
-    {%- endif %}
+    where as_of_date >= {{ cif.first_recomputed_date() }}
 ),
 
 purchase_days as (

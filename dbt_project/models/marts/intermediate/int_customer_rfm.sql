@@ -21,11 +21,7 @@ purchasers as (
         purchase_days_365d,
         revenue_365d
     from {{ ref('int_customer_lifecycle') }}
-    where
-        last_purchase_on is not null
-        {%- if is_incremental() %}
-            and as_of_date >= {{ cif.segments_recompute_from() }}
-        {%- endif %}
+    where last_purchase_on is not null and as_of_date >= {{ cif.first_recomputed_date() }}
 ),
 
 scored as (

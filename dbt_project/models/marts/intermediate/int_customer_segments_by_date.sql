@@ -12,16 +12,12 @@ with
 
 lifecycle as (
     select * from {{ ref('int_customer_lifecycle') }}
-    {%- if is_incremental() %}
-        where as_of_date >= {{ cif.segments_recompute_from() }}
-    {%- endif %}
+    where as_of_date >= {{ cif.first_recomputed_date() }}
 ),
 
 rfm as (
     select * from {{ ref('int_customer_rfm') }}
-    {%- if is_incremental() %}
-        where as_of_date >= {{ cif.segments_recompute_from() }}
-    {%- endif %}
+    where as_of_date >= {{ cif.first_recomputed_date() }}
 ),
 
 scored as (
@@ -164,11 +160,7 @@ segments as (
             floor({{ dbt.datediff('births.date_of_birth', 'dates.as_of_date', 'day') }} / 365.25) as age_years  -- noqa: LT05
         from births
         cross join {{ ref('int_segment_dates') }} as dates
-        where
-            births.date_of_birth <= dates.as_of_date
-            {%- if is_incremental() %}
-                and dates.as_of_date >= {{ cif.segments_recompute_from() }}
-            {%- endif %}
+        where births.date_of_birth <= dates.as_of_date and dates.as_of_date >= {{ cif.first_recomputed_date() }}
     ) as births
         on
             lifecycle.customer_key = births.customer_key
