@@ -5,10 +5,10 @@ whole run costs 25-30 s, so the test keeps to two): in the second, late-known ro
 their business date, a corrected transaction replaces its first version, a complaint gets
 resolved, and identity merges two customers (their facts move to one key). Then the dbt layers of a copy of the last warehouse are rebuilt with --full-refresh from
 the same raw, identity and scores: every table dbt builds must be identical. The second night's
-changes reach back in time, so the segment history recomputes from an early date; a third day
-(the dbt layers only, on a copy: a row known since the first night reaches its date) recomputes
-from its own date and continues the history kept before it, and is compared with a full
-rebuild of that day too.
+changes reach back in time, so the segment history recomputes from an early date. A month
+later (the dbt layers only, on copies: a row known since the first night has reached its date,
+2024-07-02) the history is recomputed from that date only, continues the rows kept before it,
+and drops the month-end that left its window: compared with a full rebuild of that day too.
 """
 
 import datetime as dt
@@ -22,7 +22,8 @@ from tests.helpers import HISTORY_DAY1, customers, nightly, purchases, write
 
 pytestmark = pytest.mark.slow
 NIGHTS = [HISTORY_DAY1 + dt.timedelta(days=n) for n in range(2)]
-NEXT_DAY = NIGHTS[-1] + dt.timedelta(days=1)
+LATE_ROW_DAY = NIGHTS[-1] + dt.timedelta(days=1)  # t-d3's business date
+MONTH_LATER = dt.date(2024, 8, 1)
 DBT_SCHEMAS = ("intermediate", "core", "marts", "frontline")
 # says what a build recomputed, so a full build and an incremental night differ by design
 BUILD_RECORDS = {"intermediate.int_segment_recompute_from"}
@@ -50,7 +51,7 @@ def _land_night(landing, night):
     crm, shop = landing / "crm", landing / "shop"
     if night == 0:
         day1, day2 = (d.isoformat() for d in NIGHTS)
-        day3 = (NIGHTS[-1] + dt.timedelta(days=1)).isoformat()
+        day3 = LATE_ROW_DAY.isoformat()
         write(crm / "customers" / "n0.csv", _crm_customers())
         early = pd.DataFrame(  # known on the first night, dated on the next two
             [("t-d2", "c3", day2, "30.00"), ("t-d3", "c4", day3, "40.00")], columns=TRANSACTION
@@ -116,12 +117,12 @@ def rebuilt(nights):
 
 
 @pytest.fixture(scope="module")
-def next_day(nights):
-    """The day after the last night, on copies: added incrementally, and rebuilt in full."""
+def month_later(nights):
+    """A month after the last night, on copies: added incrementally, and rebuilt in full."""
     root = nights["root"]
     return {
-        "incremental": _build_copy(nights["wh"], root / "next_day", NEXT_DAY, False),
-        "rebuilt": _build_copy(nights["wh"], root / "next_day_rebuilt", NEXT_DAY, True),
+        "incremental": _build_copy(nights["wh"], root / "later", MONTH_LATER, False),
+        "rebuilt": _build_copy(nights["wh"], root / "later_rebuilt", MONTH_LATER, True),
     }
 
 
@@ -187,7 +188,8 @@ def _differing_tables(incremental, rebuilt):
 
 
 def _recomputed_from(wh):
-    return read(wh, "select * from intermediate.int_segment_recompute_from").iloc[0, 0].date()
+    row = read(wh, "select * from intermediate.int_segment_recompute_from").iloc[0]
+    return row.recompute_from.date(), row.history_starts_on.date()
 
 
 def test_a_full_refresh_gives_the_same_tables_as_the_incremental_nights(nights, rebuilt):
@@ -199,17 +201,20 @@ def test_a_full_refresh_gives_the_same_tables_as_the_incremental_nights(nights, 
     assert rows == len(purchases()) + 1 + 3 + 1  # t-d2, the shop's, t-new1
     # the corrected transaction and the merge reach back: the segments were recomputed from
     # the first purchase day they touch
-    assert _recomputed_from(nights["wh"]) <= dt.date(2024, 5, 2)
-    assert _recomputed_from(rebuilt) == dt.date(1900, 1, 1)
+    assert _recomputed_from(nights["wh"])[0] <= dt.date(2024, 5, 2)
+    assert _recomputed_from(rebuilt)[0] == dt.date(1900, 1, 1)
 
 
-def test_a_day_that_changes_only_itself_keeps_the_history_and_equals_a_full_rebuild(next_day):
-    assert _recomputed_from(next_day["incremental"]) == NEXT_DAY
-    history = read(
-        next_day["incremental"],
-        "select as_of_date, count(*) as n from marts.customer_segment_history group by all",
-    )
-    assert NEXT_DAY in set(history.as_of_date.dt.date) and len(history) > 12
-    facts = read(next_day["incremental"], "select transaction_id from core.fct_transactions")
-    assert "t-d3" in set(facts.transaction_id)  # known since the first night, dated today
-    assert not _differing_tables(next_day["incremental"], next_day["rebuilt"])
+def test_a_month_later_keeps_the_history_before_its_changes_and_equals_a_full_rebuild(
+    month_later,
+):
+    incremental = month_later["incremental"]
+    # recomputed from the late row's date; the month-end 2023-07-31 left the 12 months' window
+    assert _recomputed_from(incremental) == (LATE_ROW_DAY, dt.date(2023, 8, 31))
+    dates = read(incremental, "select distinct as_of_date from marts.customer_segment_history")
+    dates = set(dates.as_of_date.dt.date)
+    assert {dt.date(2023, 8, 31), NIGHTS[-1], dt.date(2024, 7, 31), MONTH_LATER} <= dates
+    assert min(dates) == dt.date(2023, 8, 31)
+    facts = read(incremental, "select transaction_id from core.fct_transactions")
+    assert "t-d3" in set(facts.transaction_id)  # known since the first night, dated 2024-07-02
+    assert not _differing_tables(incremental, month_later["rebuilt"])

@@ -2,7 +2,11 @@
     config(
         materialized="incremental",
         incremental_strategy="append",
-        pre_hook="{{ cif.delete_recomputed_dates() }}",
+        pre_hook=[
+            "{{ cif.delete_recomputed_dates() }}",
+            "{{ cif.forget_previous_before_first_date() }}",
+            "{{ cif.start_stays_on_first_date() }}",
+        ],
         on_schema_change="fail",
     )
 }}
@@ -44,7 +48,9 @@ segments as (
                 scheme,
                 max(as_of_date) as as_of_date
             from {{ this }}
-            where as_of_date < {{ cif.first_recomputed_date() }}
+            where
+                as_of_date < {{ cif.first_recomputed_date() }}
+                and as_of_date >= {{ cif.first_history_date() }}
             group by scheme
         ) as last_kept
             on kept.scheme = last_kept.scheme and kept.as_of_date = last_kept.as_of_date
