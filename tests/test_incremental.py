@@ -4,7 +4,11 @@ Two nightly runs on canonical sources (the first a full build, the second increm
 whole run costs 25-30 s, so the test keeps to two): in the second, late-known rows come into
 their business date, a corrected transaction replaces its first version, a complaint gets
 resolved, and identity merges two customers (their facts move to one key). Then the dbt layers of a copy of the last warehouse are rebuilt with --full-refresh from
-the same raw, identity and scores: every table dbt builds must be identical.
+the same raw, identity and scores: every table dbt builds must be identical. The second night's
+changes reach back in time, so the segment history recomputes from an early date. A month
+later (the dbt layers only, on copies: a row known since the first night has reached its date,
+2024-07-02) the history is recomputed from that date only, continues the rows kept before it,
+and drops the month-end that left its window: compared with a full rebuild of that day too.
 """
 
 import datetime as dt
@@ -18,7 +22,11 @@ from tests.helpers import HISTORY_DAY1, customers, nightly, purchases, write
 
 pytestmark = pytest.mark.slow
 NIGHTS = [HISTORY_DAY1 + dt.timedelta(days=n) for n in range(2)]
+LATE_ROW_DAY = NIGHTS[-1] + dt.timedelta(days=1)  # t-d3's business date
+MONTH_LATER = dt.date(2024, 8, 1)
 DBT_SCHEMAS = ("intermediate", "core", "marts", "frontline")
+# says what a build recomputed, so a full build and an incremental night differ by design
+BUILD_RECORDS = {"intermediate.int_segment_recompute_from"}
 TRANSACTION = ["transaction_id", "source_customer_id", "occurred_at", "amount"]
 INTERACTION = ["interaction_id", "source_customer_id", "occurred_at", "channel"]
 INTERACTION += ["interaction_type", "is_complaint", "resolved_at"]
@@ -43,7 +51,7 @@ def _land_night(landing, night):
     crm, shop = landing / "crm", landing / "shop"
     if night == 0:
         day1, day2 = (d.isoformat() for d in NIGHTS)
-        day3 = (NIGHTS[-1] + dt.timedelta(days=1)).isoformat()
+        day3 = LATE_ROW_DAY.isoformat()
         write(crm / "customers" / "n0.csv", _crm_customers())
         early = pd.DataFrame(  # known on the first night, dated on the next two
             [("t-d2", "c3", day2, "30.00"), ("t-d3", "c4", day3, "40.00")], columns=TRANSACTION
@@ -88,18 +96,34 @@ def nights(tmp_path_factory, dbt_manifest):
     return {"wh": root / "wh" / "cif.duckdb", "root": root, "modes": modes}
 
 
-@pytest.fixture(scope="module")
-def rebuilt(nights):
-    """The dbt layers of a copy of the last night's warehouse, rebuilt with --full-refresh."""
+def _build_copy(wh, root, as_of, full_refresh):
+    """The dbt layers of a copy of `wh` built as of `as_of` (incremental when the build state
+    allows it, unless `full_refresh`)."""
     from orchestration.dbt import LAYERS
     from orchestration.dbt_project import build_layer
 
-    copy = nights["root"] / "rebuilt" / "cif.duckdb"
-    copy.parent.mkdir()
-    shutil.copy(nights["wh"], copy)
+    copy = root / "cif.duckdb"
+    root.mkdir()
+    shutil.copy(wh, copy)
     for tag in LAYERS:
-        build_layer(copy, NIGHTS[-1], tag, nights["root"] / "target" / tag, full_refresh=True)
+        build_layer(copy, as_of, tag, root / "target" / tag, full_refresh=full_refresh)
     return copy
+
+
+@pytest.fixture(scope="module")
+def rebuilt(nights):
+    """The dbt layers of a copy of the last night's warehouse, rebuilt with --full-refresh."""
+    return _build_copy(nights["wh"], nights["root"] / "rebuilt", NIGHTS[-1], full_refresh=True)
+
+
+@pytest.fixture(scope="module")
+def month_later(nights):
+    """A month after the last night, on copies: added incrementally, and rebuilt in full."""
+    root = nights["root"]
+    return {
+        "incremental": _build_copy(nights["wh"], root / "later", MONTH_LATER, False),
+        "rebuilt": _build_copy(nights["wh"], root / "later_rebuilt", MONTH_LATER, True),
+    }
 
 
 def read(wh, sql):
@@ -138,15 +162,15 @@ def _dbt_tables(wh):
     return [f"{s}.{t}" for s, t in rows if f"{s}.{t}" not in set(IDENTITY_TABLES)]
 
 
-def test_a_full_refresh_gives_the_same_tables_as_the_incremental_nights(nights, rebuilt):
-    tables = _dbt_tables(nights["wh"])
+def _differing_tables(incremental, rebuilt):
+    """The tables dbt builds that are not the same, row by row, in the two warehouses."""
+    tables = _dbt_tables(incremental)
     assert tables == _dbt_tables(rebuilt)
-    assert {"core.fct_transactions", "marts.kpi_daily", "marts.customer_360"} <= set(tables)
     con = duckdb.connect()
-    con.execute(f"attach '{nights['wh']}' as incremental (read_only)")
+    con.execute(f"attach '{incremental}' as incremental (read_only)")
     con.execute(f"attach '{rebuilt}' as rebuilt (read_only)")
     differing = {}
-    for table in tables:
+    for table in sorted(set(tables) - BUILD_RECORDS):
         counts = [
             con.execute(f"select count(*) from {a}.{table}").fetchone()[0]
             for a in ("incremental", "rebuilt")
@@ -160,6 +184,37 @@ def test_a_full_refresh_gives_the_same_tables_as_the_incremental_nights(nights, 
         ]
         if counts[0] != counts[1] or any(only):
             differing[table] = (counts, only)
-    assert not differing, differing
-    rows = con.execute("select count(*) from incremental.core.fct_transactions").fetchone()[0]
+    return differing
+
+
+def _recomputed_from(wh):
+    row = read(wh, "select * from intermediate.int_segment_recompute_from").iloc[0]
+    return row.recompute_from.date(), row.history_starts_on.date()
+
+
+def test_a_full_refresh_gives_the_same_tables_as_the_incremental_nights(nights, rebuilt):
+    tables = set(_dbt_tables(nights["wh"]))
+    assert {"core.fct_transactions", "marts.kpi_daily", "marts.customer_360"} <= tables
+    assert {"marts.customer_segment_history", "intermediate.int_customer_lifecycle"} <= tables
+    assert not _differing_tables(nights["wh"], rebuilt)
+    rows = read(nights["wh"], "select count(*) as n from core.fct_transactions").n.iloc[0]
     assert rows == len(purchases()) + 1 + 3 + 1  # t-d2, the shop's, t-new1
+    # the corrected transaction and the merge reach back: the segments were recomputed from
+    # the first purchase day they touch
+    assert _recomputed_from(nights["wh"])[0] <= dt.date(2024, 5, 2)
+    assert _recomputed_from(rebuilt)[0] == dt.date(1900, 1, 1)
+
+
+def test_a_month_later_keeps_the_history_before_its_changes_and_equals_a_full_rebuild(
+    month_later,
+):
+    incremental = month_later["incremental"]
+    # recomputed from the late row's date; the month-end 2023-07-31 left the 12 months' window
+    assert _recomputed_from(incremental) == (LATE_ROW_DAY, dt.date(2023, 8, 31))
+    dates = read(incremental, "select distinct as_of_date from marts.customer_segment_history")
+    dates = set(dates.as_of_date.dt.date)
+    assert {dt.date(2023, 8, 31), NIGHTS[-1], dt.date(2024, 7, 31), MONTH_LATER} <= dates
+    assert min(dates) == dt.date(2023, 8, 31)
+    facts = read(incremental, "select transaction_id from core.fct_transactions")
+    assert "t-d3" in set(facts.transaction_id)  # known since the first night, dated 2024-07-02
+    assert not _differing_tables(incremental, month_later["rebuilt"])

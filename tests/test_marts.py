@@ -137,6 +137,7 @@ def test_the_rule_unit_tests_pass_against_the_built_warehouse(site, tmp_path):
         "golden_nulls_never_win",
         "account_roles_resolve_to_customers",
         "account_roles_in_customer_360",
+        "a_night_continues_each_stay_from_the_last_kept_row",
     ):
         assert name in result.stdout
 

@@ -45,3 +45,69 @@
 {% macro spark__cif_incremental_strategy() -%}
     {{ return("append") }}
 {%- endmacro %}
+
+{#-
+    The segment history (int_customer_lifecycle, int_customer_rfm, int_customer_segments_by_date,
+    marts.customer_segment_history) is incremental by evaluation date: a row of a date depends
+    only on what was true up to that date, so a night recomputes the dates from the first one
+    its changes reach (int_segment_recompute_from) and keeps the rows before it. The delete runs
+    as a pre-hook and the recomputed dates are appended: dates the night drops (a month-end
+    leaving the window) are deleted with them, which delete+insert on the new rows' keys would
+    miss. Spark builds are always full, where the hooks do nothing.
+-#}
+
+{#- The first evaluation date this build computes: all of them on a full build. -#}
+{% macro first_recomputed_date() -%}
+    {%- if is_incremental() -%}
+        (select recompute_from from {{ ref('int_segment_recompute_from') }})
+    {%- else -%}
+        cast('{{ var("plausible_from") }}' as date)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The first evaluation date of the history (earlier ones have left the window). -#}
+{% macro first_history_date() -%}
+    {%- if is_incremental() -%}
+        (select history_starts_on from {{ ref('int_segment_recompute_from') }})
+    {%- else -%}
+        cast('{{ var("plausible_from") }}' as date)
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro delete_recomputed_dates() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where as_of_date >= {{ first_recomputed_date() }} or as_of_date < {{ first_history_date() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    When month-ends leave the window, the history's first kept date begins every stay that
+    began before it, as a full build over the window would have it: the first row kept of a
+    customer's scheme has no previous segment, and a stay that began on a date that left starts
+    on the scheme's first row kept (the same stay runs from there). Rows are updated in place.
+-#}
+{% macro forget_previous_before_first_date() -%}
+    {%- if is_incremental() -%}
+        update {{ this }}
+        set previous_segment = null, previous_as_of_date = null, is_change = false
+        where previous_as_of_date < {{ first_history_date() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro start_stays_on_first_date() -%}
+    {%- if is_incremental() -%}
+        update {{ this }} as history
+        set segment_since = first_kept.as_of_date
+        from (
+            select customer_key, scheme, min(as_of_date) as as_of_date
+            from {{ this }}
+            where segment_since < {{ first_history_date() }}
+            group by customer_key, scheme
+        ) as first_kept
+        where
+            history.customer_key = first_kept.customer_key
+            and history.scheme = first_kept.scheme
+            and history.segment_since < {{ first_history_date() }}
+    {%- endif -%}
+{%- endmacro %}

@@ -1,8 +1,17 @@
+{{
+    config(
+        materialized="incremental",
+        incremental_strategy="append",
+        pre_hook="{{ cif.delete_recomputed_dates() }}",
+    )
+}}
 {#- Purchase history and life-cycle stage per customer and evaluation date (rules: dbt_project.yml). -#}
+-- depends_on: {{ ref('int_segment_recompute_from') }}
 with
 
 dates as (
     select as_of_date from {{ ref('int_segment_dates') }}
+    where as_of_date >= {{ cif.first_recomputed_date() }}
 ),
 
 purchase_days as (

@@ -1,8 +1,16 @@
+{{
+    config(
+        materialized="incremental",
+        incremental_strategy="append",
+        pre_hook="{{ cif.delete_recomputed_dates() }}",
+    )
+}}
 {#-
     Classic RFM per purchaser and evaluation date: recency (days since the last purchase),
     frequency (purchase days) and monetary (revenue) in the last 365 days, each scored 1-5 by
     quintile (ties share a score), and the named segment from the recency x frequency grid.
 -#}
+-- depends_on: {{ ref('int_segment_recompute_from') }}
 with
 
 purchasers as (
@@ -13,7 +21,7 @@ purchasers as (
         purchase_days_365d,
         revenue_365d
     from {{ ref('int_customer_lifecycle') }}
-    where last_purchase_on is not null
+    where last_purchase_on is not null and as_of_date >= {{ cif.first_recomputed_date() }}
 ),
 
 scored as (

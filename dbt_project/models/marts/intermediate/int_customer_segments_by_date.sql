@@ -1,13 +1,23 @@
+{{
+    config(
+        materialized="incremental",
+        incremental_strategy="append",
+        pre_hook="{{ cif.delete_recomputed_dates() }}",
+    )
+}}
 {%- set double = api.Column.translate_type('double') -%}
 {#- Every segmentation scheme per customer and evaluation date, one row per customer, date, scheme. -#}
+-- depends_on: {{ ref('int_segment_recompute_from') }}
 with
 
 lifecycle as (
     select * from {{ ref('int_customer_lifecycle') }}
+    where as_of_date >= {{ cif.first_recomputed_date() }}
 ),
 
 rfm as (
     select * from {{ ref('int_customer_rfm') }}
+    where as_of_date >= {{ cif.first_recomputed_date() }}
 ),
 
 scored as (
@@ -150,7 +160,7 @@ segments as (
             floor({{ dbt.datediff('births.date_of_birth', 'dates.as_of_date', 'day') }} / 365.25) as age_years  -- noqa: LT05
         from births
         cross join {{ ref('int_segment_dates') }} as dates
-        where births.date_of_birth <= dates.as_of_date
+        where births.date_of_birth <= dates.as_of_date and dates.as_of_date >= {{ cif.first_recomputed_date() }}
     ) as births
         on
             lifecycle.customer_key = births.customer_key
