@@ -1,6 +1,6 @@
 import pytest
 
-from ingest.warehouse import connection, drop_derived_relations
+from ingest.warehouse import connection, drop_derived_relations, table_row_counts
 from orchestration.warehouse import WarehouseBusyError, WorkingCopy, WriterLock, clean_stale_work
 
 
@@ -84,3 +84,15 @@ def test_a_full_rebuild_drops_what_dbt_derives_and_keeps_the_rest(tmp_path):
         "raw.branch__customers",
         "scores.customer_scores",
     ]
+
+
+def test_row_counts_are_exact_after_an_incremental_delete(tmp_path):
+    """DuckDB's estimated_size keeps counting deleted rows; the run's row counts must not."""
+    with connection(tmp_path / "cif.duckdb") as con:
+        con.execute('create schema "odd schema"')
+        con.execute('create table "odd schema"."facts" as select range as v from range(200000)')
+        con.execute("create table main.small as select 1 as v")
+        con.execute("checkpoint")
+        con.execute('delete from "odd schema"."facts" where v % 4 = 0')
+        con.execute('insert into "odd schema"."facts" select range from range(10)')
+        assert table_row_counts(con) == {"odd schema.facts": 150_010, "main.small": 1}
