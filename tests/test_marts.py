@@ -138,6 +138,7 @@ def test_the_rule_unit_tests_pass_against_the_built_warehouse(site, tmp_path):
         "account_roles_resolve_to_customers",
         "account_roles_in_customer_360",
         "a_night_continues_each_stay_from_the_last_kept_row",
+        "current_targets_of_the_representing_key_account",
     ):
         assert name in result.stdout
 

@@ -54,6 +54,7 @@ managed as (
 current_targets as (
     select
         customer_key,
+        ka_id,
         period,
         revenue_target,
         revenue_actual,
@@ -62,7 +63,7 @@ current_targets as (
         products_actual,
         share_of_wallet_target,
         share_of_wallet_actual,
-        row_number() over (partition by customer_key order by period_start desc) as period_rank
+        row_number() over (partition by customer_key, ka_id order by period_start desc) as period_rank
     from {{ ref('key_account_performance') }}
     where period_start <= {{ as_of_date() }}
 ),
@@ -130,6 +131,9 @@ from evaluated
 left join current_targets
     on
         evaluated.customer_key = current_targets.customer_key
+        -- the targets of the key account that represents the customer (two institution
+        -- records found to be one customer have a performance row each)
+        and evaluated.ka_id = current_targets.ka_id
         and current_targets.period_rank = 1
 where
     evaluated.meets_clv_share
