@@ -36,7 +36,9 @@ spark: $(SPARK_STAMP)
 
 $(SPARK_STAMP): $(STAMP)
 	@echo "==> Installing the Spark engine (extra spark: pyspark, dbt-spark)"
-	$(BIN)/python -m pip install --quiet --constraint requirements.lock --editable '.[dev,spark]'
+	@# pyspark ships as a source archive: its build prints setuptools' deprecation notices
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --constraint requirements.lock \
+		--editable '.[dev,spark]'
 	@rm -f $(VENV)/.spark-*
 	@touch $@
 
