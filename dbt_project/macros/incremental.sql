@@ -31,6 +31,20 @@
     )
 {%- endmacro %}
 
+{#- The source records of an incremental fact table that identity resolution gave another
+    customer key tonight: their facts are rebuilt with the new key, whatever their dates. -#}
+{% macro rekeyed_source_records() -%}
+    select distinct
+        facts.source_system,
+        facts.source_customer_id
+    from {{ this }} as facts
+    inner join {{ source('core', 'customer_identity_map') }} as identity_map
+        on
+            facts.source_system = identity_map.source_system
+            and facts.source_customer_id = identity_map.source_customer_id
+    where facts.customer_key <> identity_map.customer_key
+{%- endmacro %}
+
 {#- The strategy of the incremental models: dbt's portable delete+insert; dbt-spark has no
     delete+insert without Delta, and Spark builds always rebuild in full (orchestration/
     engines.py), so there it only has to be a strategy dbt-spark accepts. -#}

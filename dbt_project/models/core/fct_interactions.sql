@@ -6,18 +6,7 @@
     )
 }}
 {% if is_incremental() %}
-    {#- the source records identity resolution gave another customer key tonight -#}
-    with rekeyed as (
-        select distinct
-            facts.source_system,
-            facts.source_customer_id
-        from {{ this }} as facts
-        inner join {{ source('core', 'customer_identity_map') }} as identity_map
-            on
-                facts.source_system = identity_map.source_system
-                and facts.source_customer_id = identity_map.source_customer_id
-        where facts.customer_key <> identity_map.customer_key
-    )
+    with rekeyed as ({{ cif.rekeyed_source_records() }})
 
 {% endif %}
 select

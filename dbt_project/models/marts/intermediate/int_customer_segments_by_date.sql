@@ -45,17 +45,7 @@ births as (
 ),
 
 activity as (
-    select
-        customer_key,
-        channel,
-        cast(occurred_at as date) as occurred_on
-    from {{ ref('fct_transactions') }}
-    union all
-    select
-        customer_key,
-        channel,
-        cast(occurred_at as date) as occurred_on
-    from {{ ref('fct_interactions') }}
+    {{ customer_touch_days() }}
 ),
 
 channel_use as (

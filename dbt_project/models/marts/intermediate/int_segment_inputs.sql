@@ -21,17 +21,7 @@ purchase_days as (
 ),
 
 touches as (
-    select
-        customer_key,
-        channel,
-        cast(occurred_at as date) as occurred_on
-    from {{ ref('fct_transactions') }}
-    union all
-    select
-        customer_key,
-        channel,
-        cast(occurred_at as date) as occurred_on
-    from {{ ref('fct_interactions') }}
+    {{ customer_touch_days() }}
 ),
 
 first_seen as (
