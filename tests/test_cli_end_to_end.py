@@ -384,13 +384,13 @@ def run_notebook(name: str):
 
     notebook = nbformat.read(Path(__file__).parent.parent / "notebooks" / f"{name}.ipynb", 4)
     nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3").execute()
-    outputs = [
-        o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs
-    ]
+    # the kernel may send one print as several stream messages (the text, then its newline)
+    last = [c for c in notebook.cells if c.cell_type == "code"][-1]
+    printed = "".join(o.get("text", "") for o in last.outputs if o.output_type == "stream")
     charts = sum(
         "image/png" in o.get("data", {}) for c in notebook.cells for o in c.get("outputs", [])
     )
-    return notebook, json.loads(outputs[-1]), charts
+    return notebook, json.loads(printed), charts
 
 
 def test_the_analysts_notebooks_run_on_the_exports(site, monkeypatch):
