@@ -26,6 +26,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     prepare_manifest()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest files first (their `slow(seconds=...)` mark), so that `pytest -n 2 --dist
+    loadfile` hands out the long whole-pipeline files while short ones are left to fill the
+    end, and the two workers finish together rather than one waiting on the other's last file."""
+
+    def seconds(item: pytest.Item) -> float:
+        mark = item.get_closest_marker("slow")
+        return mark.kwargs.get("seconds", 0) if mark else 0
+
+    items.sort(key=seconds, reverse=True)  # stable: a file's tests keep their order
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--snapshot-update", action="store_true", help="rewrite the snapshots tests compare with"

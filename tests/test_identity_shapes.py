@@ -18,7 +18,7 @@ import pytest
 from orchestration.settings import CifSettings
 from tests.helpers import HISTORY_DAY1, nightly, purchases, write
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=25)
 
 FORENAMES = ["olivia", "james", "amelia", "oliver", "isla", "george", "ava", "noah", "mia"]
 FORENAMES += ["arthur", "grace", "leo", "freya", "oscar", "lily", "harry", "emily", "jack"]
