@@ -183,3 +183,28 @@ def test_runs_left_started_by_a_killed_process_are_marked_failed(tmp_path):
     assert close_abandoned_runs(instance) == ["killed"]
     assert instance.get_run_by_id("killed").status == dg.DagsterRunStatus.FAILURE
     assert instance.get_run_by_id("from-ui").status == dg.DagsterRunStatus.STARTED
+
+
+def test_the_run_history_follows_the_warehouse_folder_and_an_edited_config_is_kept(tmp_path):
+    import shutil
+
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    from orchestration.instance import OneEngineEventLogStorage, dagster_instance
+
+    def instance_in(folder: Path) -> dg.DagsterInstance:
+        return dagster_instance(CifSettings(warehouse=folder / "wh" / "cif.duckdb").resolved())
+
+    first = instance_in(tmp_path / "a")
+    assert isinstance(first.event_log_storage, OneEngineEventLogStorage)
+    first.add_run(DagsterRun(job_name="nightly", run_id="before-the-move"))
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    moved = instance_in(tmp_path / "b")
+    moved.add_run(DagsterRun(job_name="nightly", run_id="after-the-move"))
+    assert [r.run_id for r in moved.get_runs()] == ["after-the-move", "before-the-move"]
+    assert [r.run_id for r in instance_in(tmp_path / "a").get_runs()] == ["before-the-move"]
+
+    edited = tmp_path / "b" / "wh" / ".dagster" / "dagster.yaml"
+    edited.write_text("telemetry:\n  enabled: true\n")
+    assert not isinstance(instance_in(tmp_path / "b").event_log_storage, OneEngineEventLogStorage)
+    assert edited.read_text() == "telemetry:\n  enabled: true\n"
