@@ -25,7 +25,7 @@ run: $(STAMP)
 
 ## make test: set up, lint, run the whole test suite (two workers, one test file each at a time).
 ## The Spark parity test skips here (the extra is not installed): with it a fresh clone took
-## 685 s once and over 960 s an hour later on the same machine, too close to CI's 15 minutes;
+## 685 s once and 1,012 s an hour later on the same machine, too close to CI's 15 minutes;
 ## `make test-spark` runs it.
 test: $(STAMP)
 	@$(MAKE) --no-print-directory --output-sync=target -j2 lint browser
