@@ -32,7 +32,7 @@ from ingest.warehouse import (
     write_run_context,
 )
 from models.identity import TABLES as IDENTITY_TABLES
-from orchestration.dbt_project import dbt_args, invoke, parsed_manifest
+from orchestration.dbt_project import NO_ARTIFACTS, dbt_args, invoke, parsed_manifest
 from orchestration.resources import CifResource
 
 # dbt's events that carry a node's result; the others are progress chatter.
@@ -70,7 +70,7 @@ TRANSLATOR = CifDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset
 
 def _build(context: dg.AssetExecutionContext, cif: CifResource, tag: str) -> Iterator[Any]:
     variables = cif.dbt_vars(context)
-    args = ["build", "--select", f"tag:{tag}", *NIGHTLY_EXCLUDE]
+    args = ["build", "--select", f"tag:{tag}", *NIGHTLY_EXCLUDE, *NO_ARTIFACTS]
     rebuild_reason = _prepare(context, cif, tag)
     if rebuild_reason:
         args.append("--full-refresh")

@@ -44,6 +44,13 @@ def dbt_executable() -> str:
     return shutil.which("dbt") or "dbt"
 
 
+# For builds whose target folder is thrown away (the nightly layers, the engines' DuckDB build):
+# dbt's debug log file and its JSON artifacts (a 1.6 MB manifest per command) are never read
+# there, as results arrive as events, and writing them took a quarter of a 40-customer build
+# (three layers: 9.2-10.6 s with them, 7.3-7.4 s without).
+NO_ARTIFACTS = ("--log-level-file", "none", "--no-write-json")
+
+
 def dbt_args(
     command: Sequence[str], target: Path, variables: Mapping[str, str] | None = None
 ) -> list[str]:

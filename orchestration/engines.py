@@ -34,7 +34,7 @@ from models import scoring
 from models.identity import DBT_INPUTS as IDENTITY_INPUTS
 from models.identity import resolve_identities
 from models.identity import tables as identity_tables
-from orchestration.dbt_project import DbtError, dbt_args, invoke, parsed_manifest
+from orchestration.dbt_project import NO_ARTIFACTS, DbtError, dbt_args, invoke, parsed_manifest
 from orchestration.settings import CifSettings
 
 LAYERS = ("integrate", "core", "marts")  # the dbt tags, in build order
@@ -130,7 +130,7 @@ class DuckDBEngine:
     def build(self, tag: str) -> int:
         variables = {"warehouse_path": str(self.settings.warehouse)}
         manifest = parsed_manifest(self.settings.warehouse)
-        return _dbt_build(tag, Path(self._target.name), [], variables, manifest)
+        return _dbt_build(tag, Path(self._target.name), list(NO_ARTIFACTS), variables, manifest)
 
     def python_step(self, step: Callable[[Any], None], inputs: Any, outputs: Any) -> None:
         with connection(self.settings.warehouse) as con:
