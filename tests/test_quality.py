@@ -1,7 +1,7 @@
 import duckdb
 import great_expectations as gx
 
-from quality.gx_bridge import validate_table
+from quality.gx_bridge import columns_read, validate_table
 from quality.reconciliation import reconcile
 
 
@@ -43,3 +43,35 @@ def test_reconciliation_finds_batches_whose_rows_went_missing(con, tmp_path):
     con.execute("delete from raw.canonical__transactions where transaction_id = 't2'")
     result = reconcile(con)
     assert not result.ok and "rows_loaded 2 but 1 rows in raw" in result.mismatches[0].detail
+
+
+def test_a_suite_reads_only_the_columns_it_names_unless_it_looks_at_the_whole_table():
+    e = gx.expectations
+    suite = [
+        e.ExpectTableRowCountToBeBetween(min_value=1),
+        e.ExpectColumnValuesToNotBeNull(column="k"),
+        e.ExpectCompoundColumnsToBeUnique(column_list=["s", "k"]),
+        e.ExpectColumnPairValuesToBeEqual(column_A="a", column_B="s"),
+    ]
+    assert columns_read(suite) == ["k", "s", "a"]
+    assert columns_read([e.ExpectTableRowCountToBeBetween(min_value=1)]) is None
+    assert columns_read([*suite, e.ExpectTableColumnsToMatchSet(column_set=["k"])]) is None
+
+
+def test_a_column_the_table_lacks_fails_its_expectation_not_the_read():
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute("create table marts.t as select 1 as k, 'wide' as other")
+    e = gx.expectations
+    outcome = validate_table(
+        con,
+        "marts",
+        "t",
+        "demo",
+        [
+            e.ExpectColumnValuesToNotBeNull(column="k"),
+            e.ExpectColumnValuesToNotBeNull(column="gone"),
+        ],
+    )
+    assert outcome.rows == 1 and outcome.evaluated == 2
+    assert [f.column for f in outcome.failures] == ["gone"]
