@@ -23,9 +23,9 @@ from models.clv import fit_purchase_model, fit_spend_model
 from models.rfm import rfm_summary
 from models.scoring import ScoringConfig, run_scoring
 from models.scoring.schedule import decide
-from tests.helpers import run_cif
+from tests.helpers import nightly
 
-pytestmark = pytest.mark.slow(seconds=120)  # two whole nightly runs
+pytestmark = pytest.mark.slow(seconds=100)  # two whole nightly runs
 PUBLISHED = {
     "bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
     "pareto_nbd": {"r": 0.553, "alpha": 10.58, "s": 0.606, "beta": 11.67},
@@ -195,16 +195,20 @@ MONEY = [
 
 @pytest.fixture(scope="module")
 def cdnow_nights(tmp_path_factory):
-    """Night 1: `cif run` on CDNOW landed in the canonical layout, transactions only, as of the
-    end of the calibration period. Night 2, as of the end of the sample: the customers' records
-    arrive late, with a file of hostile amounts from a second source."""
+    """Night 1: the nightly job (as `cif run` runs it, in this process) on CDNOW landed in the
+    canonical layout, transactions only, as of the end of the calibration period. Night 2, as
+    of the end of the sample: the customers' records arrive late, with a file of hostile
+    amounts from a second source."""
+    from orchestration.settings import CifSettings
+
     root = tmp_path_factory.mktemp("cdnow_nights")
     land_cdnow(root / "landing")
 
     def night(as_of: str) -> dict:
-        done = run_cif("run", "--as-of", as_of, cwd=root)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        with duckdb.connect(str(root / "warehouse" / "cif.duckdb"), read_only=True) as con:
+        settings = CifSettings.in_folder(root, dt.date.fromisoformat(as_of))
+        report = nightly(settings)
+        assert report.ok, report.explanation()
+        with duckdb.connect(str(settings.warehouse), read_only=True) as con:
             return {
                 "runs": con.execute(
                     "select model_name, parameters, time_unit from scores.model_runs"

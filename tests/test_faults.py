@@ -15,8 +15,8 @@ from tests.helpers import (
     clean_env,
     customers,
     namespaces_available,
+    nightly,
     purchases,
-    run_cif,
     write,
 )
 
@@ -34,12 +34,21 @@ def sha(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory, dbt_manifest) -> Path:
-    """A folder with a landing zone and a warehouse published by one successful run."""
+    """A folder laid out as `cif run` lays it out, with a landing zone and a warehouse published
+    by one successful nightly run (in this process: the tests below start `cif` themselves)."""
+    from orchestration.settings import CifSettings
+
     root = tmp_path_factory.mktemp("faults")
     write(root / "landing" / "crm" / "customers" / "day1.csv", customers(40))
     write(root / "landing" / "crm" / "transactions" / "day1.csv", purchases(40))
-    done = run_cif("run", "--as-of", AS_OF, cwd=root)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    settings = CifSettings(
+        landing=root / "landing",
+        warehouse=root / "warehouse" / "cif.duckdb",
+        exports=root / "exports",
+        as_of=HISTORY_DAY1,
+    ).resolved()
+    report = nightly(settings)
+    assert report.ok, report.explanation()
     return root
 
 
