@@ -149,6 +149,29 @@ def already_loaded(con: duckdb.DuckDBPyConnection, content_hash: str) -> bool:
     return bool(row and row[0])
 
 
+def already_loaded_files(con: duckdb.DuckDBPyConnection, landing: Path) -> list[LandedFile]:
+    """The landed files whose content a loaded batch already holds: a run would skip them.
+    Reads every landed file once (its hash), as a run's ingest does; `con` may be read-only."""
+    known = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'meta' and table_name = 'load_batches'"
+    ).fetchone()
+    if not (known and known[0]):
+        return []
+    loaded = {
+        row[0]
+        for row in con.execute(
+            "select distinct content_hash from meta.load_batches where status = 'loaded'"
+        ).fetchall()
+    }
+    return [
+        landed
+        for landed in discover(landing)
+        if inspect_file(landed.path, landed.path.suffix.lower() != ".parquet").content_hash
+        in loaded
+    ]
+
+
 def load_file(
     con: duckdb.DuckDBPyConnection, landed: LandedFile, loaded_at: dt.datetime
 ) -> BatchResult:

@@ -7,7 +7,8 @@ import json
 
 import dagster as dg
 
-from ingest.loader import discover
+from ingest.loader import LandedFile, already_loaded_files, discover
+from ingest.warehouse import connection
 from orchestration.jobs import NIGHTLY_JOB
 from orchestration.resources import CifResource
 from orchestration.run_report import collect_report, finish_report
@@ -48,13 +49,23 @@ def build_nightly_schedule(settings: CifSettings) -> dg.ScheduleDefinition:
     return nightly_schedule
 
 
-def landing_fingerprints(settings: CifSettings) -> dict[str, str]:
-    """path -> size and modification time of every landed file."""
+def landing_fingerprints(files: list[LandedFile]) -> dict[str, str]:
+    """path -> size and modification time of each landed file."""
     prints = {}
-    for landed in discover(settings.landing):
+    for landed in files:
         stat = landed.path.stat()
         prints[str(landed.path)] = f"{stat.st_size}:{stat.st_mtime_ns}"
     return prints
+
+
+def published_files(settings: CifSettings) -> dict[str, str]:
+    """The fingerprints of the landed files the published warehouse already holds: what the
+    sensor has seen before its first evaluation, so that starting the daemon (`cif ui`) after
+    `cif run` does not queue a run for files already loaded."""
+    if not settings.warehouse.exists():
+        return {}
+    with connection(settings.warehouse, read_only=True) as con:
+        return landing_fingerprints(already_loaded_files(con, settings.landing))
 
 
 def build_landing_sensor(settings: CifSettings) -> dg.SensorDefinition:
@@ -68,8 +79,8 @@ def build_landing_sensor(settings: CifSettings) -> dg.SensorDefinition:
         description=f"New files in {settings.landing} start the nightly job.",
     )
     def landing_sensor(context: dg.SensorEvaluationContext):
-        seen = json.loads(context.cursor) if context.cursor else {}
-        current = landing_fingerprints(settings)
+        seen = json.loads(context.cursor) if context.cursor else published_files(settings)
+        current = landing_fingerprints(discover(settings.landing))
         new = sorted(path for path, print_ in current.items() if seen.get(path) != print_)
         context.update_cursor(json.dumps(current))
         if not new:

@@ -58,6 +58,30 @@ def test_the_sensor_starts_a_run_only_when_files_land(settings):
     assert second.run_key != request.run_key
 
 
+def test_the_sensors_first_evaluation_skips_files_the_published_warehouse_holds(settings, capfd):
+    """`cif ui` started after `cif run`: the daemon's first tick has no cursor, and the files the
+    run loaded are not new to it; a file landed since, or re-sent with new content, is."""
+    from ingest.loader import load_landing
+
+    folder = settings.landing / "crm" / "customers"
+    folder.mkdir(parents=True)
+    (folder / "a.csv").write_text("source_customer_id\nc1\n")
+    (folder / "b.csv").write_text("source_customer_id\nc2\n")
+    settings.warehouse.parent.mkdir(parents=True)
+    with duckdb.connect(str(settings.warehouse)) as con:
+        assert [r.status for r in load_landing(con, settings.landing)] == ["loaded", "loaded"]
+    sensor = build_landing_sensor(settings)
+    first = sensor.evaluate_tick(dg.build_sensor_context())
+    assert first.run_requests == [] and "no new files" in first.skip_message
+    (folder / "b.csv").write_text("source_customer_id\nc2\nc3\n")  # re-sent, corrected
+    (folder / "c.csv").write_text("source_customer_id\nc4\n")
+    capfd.readouterr()
+    (request,) = sensor.evaluate_tick(dg.build_sensor_context()).run_requests
+    assert request.tags["cif/trigger"] == "sensor"
+    logged = capfd.readouterr().err
+    assert "2 new landed file(s)" in logged and "a.csv" not in logged
+
+
 class _Receiver(http.server.BaseHTTPRequestHandler):
     received: ClassVar[list] = []
 
