@@ -318,6 +318,22 @@ def nightly(settings):
     return run_nightly(settings, build_definitions(settings))
 
 
+def nightly_in_cif_layout(root: Path, as_of: dt.date):
+    """One successful nightly run, in this process, on a folder laid out as `cif run` lays out
+    its defaults (landing/, warehouse/cif.duckdb, exports/); returns its settings."""
+    from orchestration.settings import CifSettings
+
+    settings = CifSettings(
+        landing=root / "landing",
+        warehouse=root / "warehouse" / "cif.duckdb",
+        exports=root / "exports",
+        as_of=as_of,
+    ).resolved()
+    report = nightly(settings)
+    assert report.ok, report.explanation()
+    return settings
+
+
 def namespaces_available() -> bool:
     """Whether this machine lets an unprivileged process mount a tmpfs in its own user and
     mount namespace (how tests give a command a small disk without root)."""

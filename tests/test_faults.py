@@ -15,7 +15,7 @@ from tests.helpers import (
     clean_env,
     customers,
     namespaces_available,
-    nightly,
+    nightly_in_cif_layout,
     purchases,
     write,
 )
@@ -36,19 +36,10 @@ def sha(path: Path) -> str:
 def published(tmp_path_factory, dbt_manifest) -> Path:
     """A folder laid out as `cif run` lays it out, with a landing zone and a warehouse published
     by one successful nightly run (in this process: the tests below start `cif` themselves)."""
-    from orchestration.settings import CifSettings
-
     root = tmp_path_factory.mktemp("faults")
     write(root / "landing" / "crm" / "customers" / "day1.csv", customers(40))
     write(root / "landing" / "crm" / "transactions" / "day1.csv", purchases(40))
-    settings = CifSettings(
-        landing=root / "landing",
-        warehouse=root / "warehouse" / "cif.duckdb",
-        exports=root / "exports",
-        as_of=HISTORY_DAY1,
-    ).resolved()
-    report = nightly(settings)
-    assert report.ok, report.explanation()
+    nightly_in_cif_layout(root, HISTORY_DAY1)
     return root
 
 

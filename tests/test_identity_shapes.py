@@ -15,8 +15,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from orchestration.settings import CifSettings
-from tests.helpers import HISTORY_DAY1, nightly, purchases, write
+from tests.helpers import HISTORY_DAY1, nightly_in_cif_layout, purchases, write
 
 pytestmark = pytest.mark.slow(seconds=25)
 
@@ -100,14 +99,7 @@ def resolved(tmp_path_factory, dbt_manifest):
     }
     for source, (records, ids) in sources.items():
         land(root / "landing", source, records, ids)
-    settings = CifSettings(
-        landing=root / "landing",
-        warehouse=root / "warehouse" / "cif.duckdb",
-        exports=root / "exports",
-        as_of=HISTORY_DAY1,
-    ).resolved()
-    report = nightly(settings)
-    assert report.ok, report.explanation()
+    settings = nightly_in_cif_layout(root, HISTORY_DAY1)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         mapped = con.execute(
             "select m.source_system, m.source_customer_id, m.customer_key, "
