@@ -146,14 +146,16 @@ def export_marts(
     key: bytes | None = None,
     file_format: str = "parquet",
     checks: Iterable[dict[str, Any]] = (),
+    version: str | None = None,
 ) -> ExportResult:
     """Write every mart as `role` may see it (pseudonyms under `key`) and manifest.json, then
-    switch `<as_of>` and `latest` to them. Which role an export may carry is decided by the
-    caller (ingest.privacy.export_role)."""
+    switch `<as_of>` and `latest` to them. `run_id` is the run that built the data (the
+    manifest's); `version` names this export's folder when it is not that run's own export.
+    Which role an export may carry is decided by the caller (ingest.privacy.export_role)."""
     if file_format not in ("parquet", "csv"):
         raise ValueError(f"unknown export format {file_format!r} (parquet or csv)")
     versions = out / ".versions"
-    folder = versions / f"{as_of.isoformat()}--{run_id}"
+    folder = versions / f"{as_of.isoformat()}--{version or run_id}"
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)

@@ -16,7 +16,7 @@ def export_published(
     warehouse: Path,
     out: Path,
     as_of: dt.date | None,
-    run_id: str,
+    export_id: str,
     include_pii: bool = False,
     file_format: str = "parquet",
     checks: list[dict] | None = None,
@@ -25,7 +25,8 @@ def export_published(
     """Export the marts of a published warehouse: an analyst's view (personal data
     pseudonymised or generalised), or with `include_pii` the role's own view (refused to
     analysts: ingest.privacy.AccessDenied). Without `as_of` or `checks`, the published run's
-    (meta.publications) are used: the export is named after the data's date, not today's."""
+    (meta.publications) are used: the export is named after the data's date, not today's. The
+    manifest names the published run (the data's lineage); `export_id` names the folder."""
     shown_to = export_role(role, include_pii)
     if not MANIFEST.exists():
         prepare_manifest()
@@ -39,10 +40,11 @@ def export_published(
             con,
             out,
             as_of,
-            run_id,
+            published["run_id"] if published else export_id,
             pii=pii_columns(MANIFEST),
             role=shown_to,
             key=pseudonym_key(warehouse),
             file_format=file_format,
             checks=checks or [],
+            version=export_id,
         )

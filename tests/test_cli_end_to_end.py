@@ -331,6 +331,9 @@ def test_export_command_includes_pii_as_csv_for_an_admin_only(site):
     manifest = json.loads((root / "bi" / AS_OF / "manifest.json").read_text())
     published = query(root / "warehouse" / "cif.duckdb", PUBLISHED_CHECKS)[0]
     assert manifest["as_of"] == AS_OF and len(manifest["checks"]) == published[0] + published[1]
+    # the data's lineage: the run that published it, not the export command
+    last_run = "select run_id from meta.publications order by published_at desc limit 1"
+    assert manifest["run_id"] == query(root / "warehouse" / "cif.duckdb", last_run)[0][0]
     assert published[0] > 100 and all(c["passed"] for c in manifest["checks"])
 
 
