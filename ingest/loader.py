@@ -25,6 +25,7 @@ from ingest.decoding import FileFacts, inspect_file, utf8_copy
 from ingest.layouts import Layout, layout_for, load_layouts
 from ingest.readers import Incoming, read_incoming, source_column
 from ingest.sql import quote_ident, quote_literal
+from ingest.warehouse import relation_exists
 
 __all__ = ["LINEAGE_COLUMNS", "SUMMARY_COLUMNS", "BatchResult", "LandedFile", "discover"]
 
@@ -83,6 +84,11 @@ class LandedFile:
     source_system: str
     entity: str
     path: Path
+
+    @property
+    def is_text(self) -> bool:
+        """CSV and JSON lines are text (their encoding is found); Parquet is binary."""
+        return self.path.suffix.lower() != ".parquet"
 
 
 @dataclass
@@ -152,11 +158,7 @@ def already_loaded(con: duckdb.DuckDBPyConnection, content_hash: str) -> bool:
 def already_loaded_files(con: duckdb.DuckDBPyConnection, landing: Path) -> list[LandedFile]:
     """The landed files whose content a loaded batch already holds: a run would skip them.
     Reads every landed file once (its hash), as a run's ingest does; `con` may be read-only."""
-    known = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'meta' and table_name = 'load_batches'"
-    ).fetchone()
-    if not (known and known[0]):
+    if not relation_exists(con, "meta", "load_batches"):
         return []
     loaded = {
         row[0]
@@ -167,8 +169,7 @@ def already_loaded_files(con: duckdb.DuckDBPyConnection, landing: Path) -> list[
     return [
         landed
         for landed in discover(landing)
-        if inspect_file(landed.path, landed.path.suffix.lower() != ".parquet").content_hash
-        in loaded
+        if inspect_file(landed.path, landed.is_text).content_hash in loaded
     ]
 
 
@@ -179,7 +180,7 @@ def load_file(
     started = time.perf_counter()
     result = BatchResult(landed.source_system, landed.entity, landed.path, status="loaded")
     layout = layout_for(landed.source_system, landed.entity)
-    text = landed.path.suffix.lower() != ".parquet"
+    text = landed.is_text
     facts = inspect_file(landed.path, text, layout.encoding if layout else None)
     if already_loaded(con, facts.content_hash):
         result.status = "skipped"

@@ -55,6 +55,17 @@ def drop_derived_relations(con: duckdb.DuckDBPyConnection, keep: Iterable[str] =
     return dropped
 
 
+def relation_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    """Whether a table or view exists (looked up, not tried: a failed query would abort the
+    caller's transaction)."""
+    # fetched to the end: an unfinished result would block the caller's next statement
+    ((count,),) = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchall()
+    return count > 0
+
+
 def table_row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Rows per base table ("schema.table"), counted. Not DuckDB's `estimated_size`: it still
     counts the rows an incremental night deleted (6.39M for 6.02M rows at 100k customers).
@@ -129,11 +140,7 @@ def full_rebuild_reason(
     time, the last build did, or the business date goes back before the last build's."""
     if as_known_at is not None:
         return "--as-known-at reproduces a past state"
-    exists = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'meta' and table_name = 'build_state'"
-    ).fetchone()[0]
-    if not exists:
+    if not relation_exists(con, "meta", "build_state"):
         return "no previous build"
     built = con.execute(f"select as_of, as_known_at from {BUILD_STATE}").fetchone()
     if built is None:

@@ -10,8 +10,9 @@ is replaced only by an atomic rename of a complete working copy.
 
 Dagster's SQLite storages also build a new SQLAlchemy engine for every event they write (and
 each new engine's first connection sets up SQLAlchemy's dialect): at 80 customers, runs
-alternated in one process took 18.3-18.6 s with one engine per file against 22.5-23.1 s. The storages below are Dagster's own, keeping one engine per database file; the files,
-their layout and their tables are unchanged, so `cif ui` and any Dagster tool read them.
+alternated in one process took 18.3-18.6 s with one engine per file against 22.5-23.1 s. The
+storages below are Dagster's own, keeping one engine per database file; the files, their layout
+and their tables are unchanged, so `cif ui` and any Dagster tool read them.
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ def validate_frame(
 
 
 # Expectations on the table as a whole that need none of its columns.
-ROW_LEVEL_ONLY = frozenset(
+NEED_NO_COLUMN = frozenset(
     {"expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"}
 )
 COLUMN_ARGUMENTS = ("column", "column_A", "column_B")
@@ -111,7 +111,7 @@ def columns_read(expectations: Sequence[Any]) -> list[str] | None:
         kind, kwargs = expectation.expectation_type, expectation.configuration.kwargs
         named = [kwargs[key] for key in COLUMN_ARGUMENTS if key in kwargs]
         named += kwargs.get("column_list") or []
-        if not named and kind not in ROW_LEVEL_ONLY:
+        if not named and kind not in NEED_NO_COLUMN:
             return None
         names += [name for name in named if name not in names]
     return names or None

@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from ingest.warehouse import table_row_counts
+from ingest.warehouse import relation_exists, table_row_counts
 
 ROW_COUNT_HISTORY = "meta.row_count_history"
 PUBLICATIONS = "meta.publications"
@@ -64,13 +64,7 @@ def record_publication(
 
 
 def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    schema, name = table.split(".")
-    return bool(
-        con.execute(
-            "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
-            [schema, name],
-        ).fetchone()[0]
-    )
+    return relation_exists(con, *table.split("."))
 
 
 def latest_publication(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:

@@ -23,7 +23,7 @@ from models.clv import fit_purchase_model, fit_spend_model
 from models.rfm import rfm_summary
 from models.scoring import ScoringConfig, run_scoring
 from models.scoring.schedule import decide
-from tests.helpers import nightly
+from tests.helpers import nightly_in_cif_layout
 
 pytestmark = pytest.mark.slow(seconds=100)  # two whole nightly runs
 PUBLISHED = {
@@ -199,15 +199,11 @@ def cdnow_nights(tmp_path_factory):
     canonical layout, transactions only, as of the end of the calibration period. Night 2, as
     of the end of the sample: the customers' records arrive late, with a file of hostile
     amounts from a second source."""
-    from orchestration.settings import CifSettings
-
     root = tmp_path_factory.mktemp("cdnow_nights")
     land_cdnow(root / "landing")
 
     def night(as_of: str) -> dict:
-        settings = CifSettings.in_folder(root, dt.date.fromisoformat(as_of))
-        report = nightly(settings)
-        assert report.ok, report.explanation()
+        settings = nightly_in_cif_layout(root, dt.date.fromisoformat(as_of))
         with duckdb.connect(str(settings.warehouse), read_only=True) as con:
             return {
                 "runs": con.execute(

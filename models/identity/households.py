@@ -9,6 +9,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from ingest.warehouse import relation_exists
 from models.identity.keys import Change, stable_keys
 from models.identity.linking import components
 from models.identity.rules import star_edges
@@ -96,11 +97,7 @@ def load_holders(con: duckdb.DuckDBPyConnection, per_record: bool = False) -> pd
     """Current account holders: (account_id, customer_key), or with `per_record` (source_system,
     source_customer_id, account_id); empty before the intermediate model exists. (Looked up,
     not tried: a failed query would abort the caller's transaction.)"""
-    exists = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'intermediate' and table_name = 'int_account_holders_unioned'"
-    ).fetchall()[0][0]
-    if exists:
+    if relation_exists(con, "intermediate", "int_account_holders_unioned"):
         return con.execute(RECORD_HOLDERS_SQL if per_record else HOLDERS_SQL).df()
     columns = ["source_system", "source_customer_id"] if per_record else ["customer_key"]
     return pd.DataFrame({c: [] for c in ["account_id", *columns]})

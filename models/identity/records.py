@@ -10,6 +10,7 @@ import pandas as pd
 import phonenumbers
 from anyascii import anyascii
 
+from ingest.warehouse import relation_exists
 from models.identity.tables import PHONES, SCHEMA
 
 # Common English nicknames and short forms -> the formal given name they stand for; matching
@@ -209,11 +210,9 @@ def parse_phones(
 
 def known_phones(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
     """The phone numbers read on earlier nights (core.identity_phones), if any."""
-    exists = con.execute(
-        "select count(*) from information_schema.tables "
-        f"where table_schema = '{SCHEMA}' and table_name = '{PHONES}'"
-    ).fetchall()[0][0]
-    return con.execute(f"select * from {SCHEMA}.{PHONES}").df() if exists else None
+    if not relation_exists(con, SCHEMA, PHONES):
+        return None
+    return con.execute(f"select * from {SCHEMA}.{PHONES}").df()
 
 
 def store_phones(con: duckdb.DuckDBPyConnection, records: pd.DataFrame) -> None:
