@@ -2,8 +2,9 @@
 
 Two nightly runs on canonical sources (the first a full build, the second incremental; a
 whole run costs 25-30 s, so the test keeps to two): in the second, late-known rows come into
-their business date, a corrected transaction replaces its first version, a complaint gets
-resolved, and identity merges two customers (their facts move to one key). Then the dbt layers of a copy of the last warehouse are rebuilt with --full-refresh from
+their business date (and a customer's new e-mail), a corrected transaction replaces its first
+version, a complaint gets resolved, and identity merges two customers (their facts move to one
+key). Then the dbt layers of a copy of the last warehouse are rebuilt with --full-refresh from
 the same raw, identity and scores: every table dbt builds must be identical. The second night's
 changes reach back in time, so the segment history recomputes from an early date. A month
 later (the dbt layers only, on copies: a row known since the first night has reached its date,
@@ -36,7 +37,9 @@ def _crm_customers():
     frame = customers()
     frame["national_id"] = ""
     frame.loc[20, "national_id"] = "QQ123456C"
-    return frame
+    # known on the first night, dated on the second: c9's new e-mail comes into its date
+    moved = frame.loc[[9]].assign(email="new9@example.com", updated_at=f"{NIGHTS[1]}T08:00:00")
+    return pd.concat([frame, moved], ignore_index=True)
 
 
 def _shop_customer(**changes):
@@ -149,6 +152,9 @@ def test_the_nights_brought_what_the_comparison_relies_on(nights):
     assert len(merges) >= 1
     tickets = read(nights["wh"], "select * from core.fct_interactions").set_index("interaction_id")
     assert pd.notna(tickets.loc["i-open", "resolved_at"])  # resolved on the second day
+    records = read(nights["wh"], "select * from intermediate.int_customer_records_unioned")
+    c9 = records[records.source_customer_id == "c9"].set_index("email")
+    assert c9.is_latest.to_dict() == {"p9@example.com": False, "new9@example.com": True}
 
 
 def _dbt_tables(wh):

@@ -125,3 +125,12 @@
             and history.segment_since < {{ first_history_date() }}
     {%- endif -%}
 {%- endmacro %}
+
+{#- dim_customer's pre-hook: the customers no longer in the identity map (merged into another)
+    have no inputs tonight; their versions go. -#}
+{% macro delete_customers_without_inputs() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where customer_key not in (select customer_key from {{ ref('int_golden_record_inputs') }})
+    {%- endif -%}
+{%- endmacro %}

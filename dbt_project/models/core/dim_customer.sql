@@ -7,6 +7,24 @@
       most_recent   the most recent value, then (at the same instant) the most trusted source
     <group>_source names the source system the group's values came from.
 -#}
+{#-
+    Incremental by customer: a night rebuilds the versions of the customers whose inputs
+    differ from the last build's (int_golden_record_inputs), and deletes the customers that
+    are gone (merged into another); the others' versions stand. At 1M customers the full
+    build took 28 s of every night.
+-#}
+{%- set last_build = adapter.get_relation(
+    database=this.database, schema=ref("int_golden_record_inputs").schema,
+    identifier="int_golden_record_inputs_of_last_build",
+) if is_incremental() else none -%}
+{{
+    config(
+        materialized="incremental",
+        incremental_strategy=cif_incremental_strategy(),
+        unique_key="customer_key",
+        pre_hook="{{ delete_customers_without_inputs() }}",
+    )
+}}
 {%- set survivorship = {
     'name': {'columns': ['first_name', 'last_name'], 'present': 'last_name', 'rule': 'most_trusted'},
     'birth': {'columns': ['date_of_birth'], 'present': 'date_of_birth', 'rule': 'most_trusted'},
@@ -25,12 +43,26 @@
 {%- for attribute in attributes -%}
     {%- do hashed.append("coalesce(" ~ dbt.safe_cast(attribute, api.Column.translate_type("string")) ~ ", '~')") -%}
     {%- do hashed.append("'|'") -%}
-{%- endfor -%}
+{%- endfor %}
+-- depends_on: {{ ref('int_golden_record_inputs') }}
 
 with
 
+{% if is_incremental() %}
+    customers_changed as (
+        select customer_key, inputs_hash from {{ ref('int_golden_record_inputs') }}
+        {% if last_build is not none %}
+            {{ dbt.except() }}
+            select customer_key, inputs_hash from {{ last_build }}
+        {% endif %}
+    ),
+{% endif %}
+
 identity_map as (
     select * from {{ source('core', 'customer_identity_map') }}
+    {% if is_incremental() %}
+        where customer_key in (select customers_changed.customer_key from customers_changed)
+    {% endif %}
 ),
 
 records as (

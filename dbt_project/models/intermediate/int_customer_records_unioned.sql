@@ -1,3 +1,17 @@
+{#-
+    Incremental on the source record: a night recomputes every version of the records it
+    touched (a version in a new batch, or one dated after the last build's business date) and
+    keeps the others, which nothing tonight can change. At 1M customers the full build took
+    23 s of every night.
+-#}
+{{
+    config(
+        materialized="incremental",
+        incremental_strategy=cif_incremental_strategy(),
+        unique_key=["source_system", "source_customer_id"],
+    )
+}}
+
 with
 
 unioned as (
@@ -36,14 +50,30 @@ unioned as (
     {% endfor %}
 ),
 
+{% if is_incremental() %}
+    touched as (
+        select distinct
+            source_system,
+            source_customer_id
+        from unioned
+        where {{ cif.night_of_facts(time_columns=["updated_at"]) }}
+    ),
+{% endif %}
+
 versions as (
     select
-        *,
+        unioned.*,
         row_number() over (
-            partition by source_system, source_customer_id, updated_at
-            order by batch_id desc
+            partition by unioned.source_system, unioned.source_customer_id, unioned.updated_at
+            order by unioned.batch_id desc
         ) as duplicate_rank
     from unioned
+    {% if is_incremental() %}
+        inner join touched
+            on
+                unioned.source_system = touched.source_system
+                and unioned.source_customer_id = touched.source_customer_id
+    {% endif %}
 )
 
 select
