@@ -75,6 +75,14 @@ class _Scan:
     lf: int = 0
 
 
+def file_digest(path: Path) -> tuple[str, int]:
+    """sha256 (hex) and size in bytes of a file: the content hash that says a landed file was
+    loaded before (and an export file's checksum). Hashing alone reads the 1M demo's 1.3 GB
+    landing zone in about 1.2 s, where inspect_file takes about 5 s."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest(), path.stat().st_size
+
+
 def inspect_file(path: Path, text: bool, declared: str | None = None) -> FileFacts:
     """Hash a file and, for a text file, find its encoding and line ends, in one pass."""
     scan = _scan(path, text)

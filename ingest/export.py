@@ -10,7 +10,6 @@ or generalised, with no personal value in clear.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ from typing import Any
 
 import duckdb
 
+from ingest.decoding import file_digest
 from ingest.privacy import HIDDEN, Hasher, masked_sql, treatment
 from ingest.sql import quote_ident, quote_literal
 
@@ -75,15 +75,6 @@ def _switch_link(link: Path, target: Path) -> None:
     if link.exists() and not link.is_symlink():
         shutil.rmtree(link)  # a real folder left by an older layout
     os.replace(tmp, link)
-
-
-def file_digest(path: Path) -> tuple[str, int]:
-    """sha256 (hex) and size in bytes of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest(), path.stat().st_size
 
 
 def _export_table(
