@@ -11,12 +11,6 @@
         {%- do record_columns.append("records." ~ adapter.quote(column.name)) -%}
     {%- endfor -%}
 {%- endif -%}
-{%- set record_fields = [] -%}
-{%- for column in record_columns + [cif.source_trust_rank("records.source_system")] -%}
-    {%- do record_fields.append("coalesce(" ~ dbt.safe_cast(column, api.Column.translate_type("string")) ~ ", '~')") -%}
-    {%- do record_fields.append("'|'") -%}
-{%- endfor -%}
-
 with
 
 identity_map as (
@@ -26,7 +20,7 @@ identity_map as (
 record_hashes as (
     select
         identity_map.customer_key,
-        {{ dbt.hash(dbt.concat(record_fields)) }} as record_hash
+        {{ cif.row_hash(record_columns + [cif.source_trust_rank("records.source_system")]) }} as record_hash
     from {{ ref('int_customer_records_unioned') }} as records
     inner join identity_map
         on
@@ -45,17 +39,16 @@ first_seen as (
 records_per_customer as (
     select
         customer_key,
-        {{ dbt.hash(dbt.listagg("record_hash", "','", "order by record_hash")) }} as records_hash
+        {{ cif.hash_of_group("record_hash") }} as records_hash
     from record_hashes
     group by customer_key
 )
 
 select
     first_seen.customer_key,
-    {{ dbt.hash(dbt.concat([
-        "coalesce(" ~ dbt.safe_cast("first_seen.first_seen_at", api.Column.translate_type("string")) ~ ", '~')",
-        "'|'",
-        "coalesce(records_per_customer.records_hash, '~')",
-    ])) }} as inputs_hash
+    {{ dbt.safe_cast(
+        cif.row_hash(["first_seen.first_seen_at", "records_per_customer.records_hash"]),
+        api.Column.translate_type("string"),
+    ) }} as inputs_hash
 from first_seen
 left join records_per_customer on first_seen.customer_key = records_per_customer.customer_key
