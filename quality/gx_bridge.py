@@ -128,9 +128,33 @@ def validate_table(
     expectations name (all rows): at 1M customers a mart's other columns made up most of what
     the checks read."""
     relation = f"{quote_ident(schema)}.{quote_ident(table)}"
-    present = {row[0] for row in con.execute(f"describe {relation}").fetchall()}
+    types = {row[0]: row[1] for row in con.execute(f"describe {relation}").fetchall()}
     # a named column the table lacks is left for GX to report as the expectation's failure
-    columns = [c for c in columns_read(expectations) or [] if c in present]
-    selected = ", ".join(quote_ident(c) for c in columns) if columns else "*"
+    columns = [c for c in columns_read(expectations) or [] if c in types] or list(types)
+    selected = ", ".join(quote_ident(c) for c in columns)
     df = con.execute(f"select {selected} from {relation}").df()
+    for column in _few_valued_text(con, relation, [c for c in columns if types[c] == "VARCHAR"]):
+        df[column] = df[column].astype("category")
     return validate_frame(df, f"{schema}.{table}", suite_name, expectations)
+
+
+# A text column with at most one distinct value per this many rows is validated as a pandas
+# categorical: GX's pandas expectations ran 4-5 times faster on them (customer_segments at 1M
+# customers: 11.9 s as text, 2.5 s with scheme and segment categorical). On a column of mostly
+# distinct values (source ids) the conversion costs more than it saves.
+ROWS_PER_DISTINCT_VALUE = 100
+
+
+def _few_valued_text(
+    con: duckdb.DuckDBPyConnection, relation: str, text_columns: list[str]
+) -> list[str]:
+    """The text columns of `relation` with few distinct values (approximate counts)."""
+    if not text_columns:
+        return []
+    counts = ", ".join(f"approx_count_distinct({quote_ident(c)})" for c in text_columns)
+    rows, *distinct = con.execute(f"select count(*), {counts} from {relation}").fetchall()[0]
+    return [
+        c
+        for c, n in zip(text_columns, distinct, strict=True)
+        if n * ROWS_PER_DISTINCT_VALUE <= rows
+    ]

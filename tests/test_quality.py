@@ -1,7 +1,7 @@
 import duckdb
 import great_expectations as gx
 
-from quality.gx_bridge import columns_read, validate_table
+from quality.gx_bridge import _few_valued_text, columns_read, validate_table
 from quality.reconciliation import reconcile
 
 
@@ -75,3 +75,43 @@ def test_a_column_the_table_lacks_fails_its_expectation_not_the_read():
     )
     assert outcome.rows == 1 and outcome.evaluated == 2
     assert [f.column for f in outcome.failures] == ["gone"]
+
+
+def test_few_valued_text_columns_validated_as_categoricals_report_as_text_does():
+    """1,000 rows with three segments and one bad one: few distinct values, so the column is
+    read as a pandas categorical; the failures, counts and examples are those of text."""
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.t as select i as k, case when i = 7 then 'bogus' "
+        "when i = 8 then null else ['gold', 'silver', 'bronze'][i % 3 + 1] end as segment, "
+        "'id-' || i as source_id from range(1000) r(i)"
+    )
+    e = gx.expectations
+    outcome = validate_table(
+        con,
+        "marts",
+        "t",
+        "demo",
+        [
+            e.ExpectColumnValuesToBeInSet(column="segment", value_set=["gold", "silver", "bronze"]),
+            e.ExpectColumnDistinctValuesToEqualSet(
+                column="segment", value_set=["gold", "silver", "bronze"]
+            ),
+            e.ExpectColumnValuesToNotBeNull(column="segment"),
+            e.ExpectColumnValueLengthsToBeBetween(column="segment", min_value=4, max_value=6),
+            e.ExpectCompoundColumnsToBeUnique(column_list=["segment", "source_id"]),
+        ],
+    )
+    failed = {f.expectation: f for f in outcome.failures}
+    assert outcome.rows == 1000 and outcome.evaluated == 5
+    assert sorted(failed) == [
+        "expect_column_distinct_values_to_equal_set",
+        "expect_column_values_to_be_in_set",
+        "expect_column_values_to_not_be_null",
+    ]
+    assert failed["expect_column_values_to_be_in_set"].unexpected_count == 1
+    assert failed["expect_column_values_to_be_in_set"].examples == ["bogus"]
+    assert failed["expect_column_values_to_not_be_null"].unexpected_count == 1
+    assert failed["expect_column_distinct_values_to_equal_set"].examples == ["bogus"]
+    assert _few_valued_text(con, "marts.t", ["segment", "source_id"]) == ["segment"]
