@@ -8,8 +8,9 @@ key). Then the dbt layers of a copy of the last warehouse are rebuilt with --ful
 the same raw, identity and scores: every table dbt builds must be identical. The second night's
 changes reach back in time, so the segment history recomputes from an early date. A month
 later (the dbt layers only, on copies: a row known since the first night has reached its date,
-2024-07-02) the history is recomputed from that date only, continues the rows kept before it,
-and drops the month-end that left its window: compared with a full rebuild of that day too.
+2024-07-02, and the second night's date left with its month) the history is recomputed from that
+night's date only, continues the rows kept before it, and drops the month-end that left its
+window: compared with a full rebuild of that day too.
 """
 
 import datetime as dt
@@ -215,12 +216,13 @@ def test_a_month_later_keeps_the_history_before_its_changes_and_equals_a_full_re
     month_later,
 ):
     incremental = month_later["incremental"]
-    # recomputed from the late row's date; the month-end 2023-07-31 left the 12 months' window
-    assert _recomputed_from(incremental) == (LATE_ROW_DAY, dt.date(2023, 8, 31))
+    # the second night's date (2024-07-01) left with its month: recomputed from it, before the
+    # late row's date; the month-end 2023-07-31 left the 12 months' window
+    assert _recomputed_from(incremental) == (NIGHTS[-1], dt.date(2023, 8, 31))
     dates = read(incremental, "select distinct as_of_date from marts.customer_segment_history")
     dates = set(dates.as_of_date.dt.date)
-    assert {dt.date(2023, 8, 31), NIGHTS[-1], dt.date(2024, 7, 31), MONTH_LATER} <= dates
-    assert min(dates) == dt.date(2023, 8, 31)
+    assert {dt.date(2023, 8, 31), NIGHTS[0], dt.date(2024, 7, 31), MONTH_LATER} <= dates
+    assert NIGHTS[-1] not in dates and min(dates) == dt.date(2023, 8, 31)
     facts = read(incremental, "select transaction_id from core.fct_transactions")
     assert "t-d3" in set(facts.transaction_id)  # known since the first night, dated 2024-07-02
     assert not _differing_tables(incremental, month_later["rebuilt"])
