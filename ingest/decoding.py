@@ -68,7 +68,6 @@ class FileFacts:
 class _Scan:
     """What one pass over the bytes saw."""
 
-    digest: hashlib._Hash
     head: bytes = b""
     valid_utf8: bool = True
     crlf: int = 0
@@ -83,12 +82,15 @@ def file_digest(path: Path) -> tuple[str, int]:
         return hashlib.file_digest(handle, "sha256").hexdigest(), path.stat().st_size
 
 
-def inspect_file(path: Path, text: bool, declared: str | None = None) -> FileFacts:
-    """Hash a file and, for a text file, find its encoding and line ends, in one pass."""
-    scan = _scan(path, text)
-    content_hash = scan.digest.hexdigest()
+def inspect_file(
+    path: Path, text: bool, declared: str | None = None, content_hash: str | None = None
+) -> FileFacts:
+    """A file's hash (`content_hash` when the caller has it: ingest hashes every landed file
+    first to skip the loaded ones) and, for a text file, its encoding and line ends."""
+    content_hash = content_hash or file_digest(path)[0]
     if not text:
         return FileFacts(content_hash, detected_by="binary")
+    scan = _scan(path)
     mixed = 0 < scan.crlf < scan.lf
     for mark, encoding in BYTE_ORDER_MARKS:
         if scan.head.startswith(mark):
@@ -107,15 +109,12 @@ def inspect_file(path: Path, text: bool, declared: str | None = None) -> FileFac
     return FileFacts(content_hash, FALLBACK_ENCODING, "not UTF-8: the fallback", b"", mixed)
 
 
-def _scan(path: Path, text: bool) -> _Scan:
-    scan = _Scan(hashlib.sha256())
+def _scan(path: Path) -> _Scan:
+    scan = _Scan()
     decoder = codecs.getincrementaldecoder("utf-8")()
     carried_cr = False
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
-            scan.digest.update(chunk)
-            if not text:
-                continue
             scan.head = scan.head or chunk[:4096]
             if scan.valid_utf8:
                 try:
@@ -125,7 +124,7 @@ def _scan(path: Path, text: bool) -> _Scan:
             scan.crlf += chunk.count(b"\r\n") + (carried_cr and chunk.startswith(b"\n"))
             scan.lf += chunk.count(b"\n")
             carried_cr = chunk.endswith(b"\r")
-    if text and scan.valid_utf8:
+    if scan.valid_utf8:
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:

@@ -178,11 +178,12 @@ def load_file(
     layout = layout_for(landed.source_system, landed.entity)
     # A file loaded before is known by its hash alone: most files of a night are (the whole
     # landing zone is listed every night), and a full inspection costs four times the hash.
-    if already_loaded(con, file_digest(landed.path)[0]):
+    content_hash, _ = file_digest(landed.path)
+    if already_loaded(con, content_hash):
         result.status = "skipped"
         return result
     text = landed.is_text
-    facts = inspect_file(landed.path, text, layout.encoding if layout else None)
+    facts = inspect_file(landed.path, text, layout.encoding if layout else None, content_hash)
     result.encoding = facts.label if text else None
     con.execute("begin transaction")
     try:
