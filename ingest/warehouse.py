@@ -12,17 +12,26 @@ import duckdb
 from ingest.sql import quote_ident, quote_literal
 
 
-def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open a DuckDB connection; creates the parent folder for a new file."""
+def connect(
+    path: Path, read_only: bool = False, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB connection; creates the parent folder for a new file. `memory_limit`
+    bounds the memory of the database (every connection to it in this process), beyond which
+    DuckDB spills to a temporary folder beside the file."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(path), read_only=read_only)
+    con = duckdb.connect(str(path), read_only=read_only)
+    if memory_limit:
+        con.execute(f"set memory_limit = {quote_literal(memory_limit)}")
+    return con
 
 
 @contextlib.contextmanager
-def connection(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def connection(
+    path: Path, read_only: bool = False, memory_limit: str | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection that is always closed (DuckDB checkpoints on close)."""
-    con = connect(path, read_only=read_only)
+    con = connect(path, read_only=read_only, memory_limit=memory_limit)
     try:
         yield con
     finally:

@@ -128,12 +128,15 @@ class DuckDBEngine:
         """Nothing to share: dbt reads raw in the same file."""
 
     def build(self, tag: str) -> int:
-        variables = {"warehouse_path": str(self.settings.warehouse)}
+        variables = {
+            "warehouse_path": str(self.settings.warehouse),
+            "memory_limit": self.settings.memory_limit,
+        }
         manifest = parsed_manifest(self.settings.warehouse)
         return _dbt_build(tag, Path(self._target.name), list(NO_ARTIFACTS), variables, manifest)
 
     def python_step(self, step: Callable[[Any], None], inputs: Any, outputs: Any) -> None:
-        with connection(self.settings.warehouse) as con:
+        with connection(self.settings.warehouse, memory_limit=self.settings.memory_limit) as con:
             step(con)
 
 

@@ -17,7 +17,7 @@ import duckdb
 
 from ingest.warehouse import connection
 from orchestration.instance import fast_run_history
-from orchestration.settings import CifSettings
+from orchestration.settings import DEFAULT_MEMORY_LIMIT, CifSettings
 from orchestration.warehouse import WorkingCopy, WriterLock, clean_stale_work
 
 PUBLISH_KEY = dg.AssetKey(["warehouse_published"])
@@ -51,6 +51,7 @@ class CifResource(dg.ConfigurableResource):
     as_of: str = ""
     as_known_at: str = ""
     full_refresh: bool = False
+    memory_limit: str = DEFAULT_MEMORY_LIMIT  # how much memory DuckDB may hold
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         if context.instance is not None and context.instance.root_directory:
@@ -62,6 +63,7 @@ class CifResource(dg.ConfigurableResource):
             landing=str(settings.landing),
             warehouse=str(settings.warehouse),
             exports=str(settings.exports),
+            memory_limit=settings.memory_limit,
         )
 
     @classmethod
@@ -82,9 +84,13 @@ class CifResource(dg.ConfigurableResource):
         return dt.datetime.fromisoformat(self.as_known_at) if self.as_known_at else None
 
     def dbt_vars(self, context: dg.AssetExecutionContext) -> dict[str, str]:
-        """What dbt needs on its command line: the file it builds. The run's clocks are in
-        meta.run_context (`write_run_context`), not vars, so that one parse serves every run."""
-        return {"warehouse_path": str(self.warehouse_path(context))}
+        """What dbt needs on its command line: the file it builds and how much memory DuckDB may
+        use there. The run's clocks are in meta.run_context (`write_run_context`), not vars, so
+        that one parse serves every run."""
+        return {
+            "warehouse_path": str(self.warehouse_path(context)),
+            "memory_limit": self.memory_limit,
+        }
 
     @property
     def published_path(self) -> Path:
@@ -109,7 +115,7 @@ class CifResource(dg.ConfigurableResource):
     def connect(
         self, context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        with connection(self.warehouse_path(context)) as con:
+        with connection(self.warehouse_path(context), memory_limit=self.memory_limit) as con:
             yield con
 
     def publish(self, context: dg.AssetExecutionContext) -> Path:

@@ -9,7 +9,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from ingest.privacy import ROLE_ENV, role_from_env
+from ingest.sql import quote_literal
 
 DEFAULT_LANDING = Path("landing")
 DEFAULT_WAREHOUSE = Path("warehouse/cif.duckdb")
@@ -17,6 +20,11 @@ DEFAULT_EXPORTS = Path("exports")
 # Where the dbt models run: the embedded DuckDB file, or Apache Spark through dbt-spark
 # (orchestration/engines.py; README: Spark engine).
 ENGINES = ("duckdb", "spark")
+# How much memory DuckDB may hold before it spills to disk: a size ("6GB") or a share of the
+# machine's memory. DuckDB's own default, 80%, let a cold run at 1M customers reach 10 GB on a
+# 24 GB machine, Python's frames beside DuckDB's; a fifth leaves room for them (README:
+# Measured, issue 15).
+DEFAULT_MEMORY_LIMIT = "20%"
 # DuckDB names the catalog after the file: it must not shadow a schema of the warehouse.
 RESERVED_NAMES = frozenset(
     {"raw", "meta", "quarantine", "staging", "intermediate", "core", "scores", "marts", "main"}
@@ -28,6 +36,18 @@ def _switch(value: str, name: str) -> bool:
     if value.strip().lower() not in words:
         raise ValueError(f"{name} must be on or off, not {value!r}")
     return words[value.strip().lower()]
+
+
+def check_memory_limit(value: str) -> None:
+    """DuckDB itself judges the value, so that a typo fails here and not in the night's
+    first step."""
+    try:
+        with duckdb.connect() as con:
+            con.execute(f"set memory_limit = {quote_literal(value)}")
+    except duckdb.Error as error:
+        raise ValueError(
+            f"CIF_MEMORY_LIMIT must be a size such as 6GB or a share such as 25%, not {value!r}"
+        ) from error
 
 
 @dataclass(frozen=True)
@@ -47,12 +67,13 @@ class CifSettings:
     alert_webhook: str | None = None  # a URL each alert is POSTed to as JSON
     automation: bool = True  # the schedule and sensors start switched on under `cif ui`
     engine: str = "duckdb"  # where dbt builds the models: duckdb or spark
+    memory_limit: str = DEFAULT_MEMORY_LIMIT  # DuckDB's buffer memory, e.g. 6GB or 25%
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> CifSettings:
         """Defaults < environment (CIF_LANDING, CIF_WAREHOUSE, CIF_EXPORTS, CIF_ROLE,
         CIF_NIGHTLY_CRON, CIF_TIMEZONE, CIF_ALERT_COMMAND, CIF_ALERT_WEBHOOK, CIF_AUTOMATION,
-        CIF_ENGINE) <
+        CIF_ENGINE, CIF_MEMORY_LIMIT) <
         explicit overrides.
 
         Overrides whose value is None are ignored, so CLI flags can be passed straight through.
@@ -69,6 +90,7 @@ class CifSettings:
             alert_webhook=env.get("CIF_ALERT_WEBHOOK") or None,
             automation=_switch(env.get("CIF_AUTOMATION", "on"), "CIF_AUTOMATION"),
             engine=env.get("CIF_ENGINE", cls.engine).strip().lower() or cls.engine,
+            memory_limit=env.get("CIF_MEMORY_LIMIT", "").strip() or cls.memory_limit,
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for key in ("landing", "warehouse", "exports"):
@@ -83,6 +105,7 @@ class CifSettings:
             raise ValueError(
                 f"CIF_ENGINE must be one of {', '.join(ENGINES)}, not {settings.engine!r}"
             )
+        check_memory_limit(settings.memory_limit)
         if settings.warehouse.stem in RESERVED_NAMES:
             raise ValueError(
                 f"the warehouse file may not be called {settings.warehouse.name}: DuckDB would "

@@ -51,3 +51,32 @@ def test_the_engine_is_duckdb_unless_spark_is_chosen():
     assert CifSettings.load({"CIF_ENGINE": "spark"}, engine="duckdb").engine == "duckdb"
     with pytest.raises(ValueError, match="CIF_ENGINE"):
         CifSettings.load({"CIF_ENGINE": "postgres"})
+
+
+def test_the_memory_limit_reaches_duckdb_in_the_python_steps_and_in_dbt(tmp_path, dbt_manifest):
+    """CIF_MEMORY_LIMIT bounds the warehouse's DuckDB wherever the night uses it: the Python
+    steps' connections (through the resource) and dbt's (through the profile's settings)."""
+    from ingest.warehouse import connection
+    from orchestration.dbt_project import dbt_args, invoke, parsed_manifest
+    from orchestration.resources import CifResource
+
+    settings = CifSettings.in_folder(tmp_path, dt.date(2025, 6, 30), memory_limit="512MB")
+    assert CifSettings.load({"CIF_MEMORY_LIMIT": "512MB"}).memory_limit == "512MB"
+    assert CifSettings.load({}).memory_limit == "20%"
+    resource = CifResource.from_settings(settings)
+    with connection(settings.warehouse, memory_limit=resource.memory_limit) as con:
+        assert con.execute("select current_setting('memory_limit')").fetchone()[0] == "488.2 MiB"
+
+    variables = {"warehouse_path": str(settings.warehouse), "memory_limit": resource.memory_limit}
+    shown = invoke(
+        dbt_args(
+            ["show", "--inline", "select current_setting('memory_limit') as m"],
+            tmp_path / "target",
+            variables,
+        ),
+        manifest=parsed_manifest(settings.warehouse),
+    )
+    assert [row[0] for row in shown.result.results[0].agate_table.rows] == ["488.2 MiB"]
+
+    with pytest.raises(ValueError, match="CIF_MEMORY_LIMIT must be a size"):
+        CifSettings.load({"CIF_MEMORY_LIMIT": "lots"})
