@@ -6,7 +6,8 @@
 For each tier: the demo generator writes `customers` over two years (seed 7), the nightly job
 runs cold (nothing built yet) as of 2025-06-30, one more day of branch transactions is landed
 (bench_nightly.land_one_day) and the job runs for 2025-07-01 (incremental). Per run: time per
-stage, peak resident memory (sampled every 10 ms; everything runs in this process), raw rows
+stage, peak resident memory (sampled every 10 ms; everything runs in this process) of the run
+and of each stage (the samples between the stage's start and end events), raw rows
 loaded per second, warehouse size. Then, on the cold run's published warehouse, the plain
 pandas + lifetimes script a user would otherwise write for the same CLV outputs
 (bench_clv.plain_clv: summary, BG/NBD and Gamma-Gamma on every customer, P(alive), 36-month
@@ -22,6 +23,7 @@ import json
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -30,7 +32,7 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_clv import Step, plain_clv
+from bench.bench_clv import Step, plain_clv, rss_mb
 from bench.bench_nightly import END, land_one_day
 from ingest.demo.generator import generate
 from orchestration.dbt_project import prepare_manifest
@@ -57,13 +59,58 @@ def loaded_rows(warehouse: Path) -> int:
         )
 
 
+class RssTimeline:
+    """Resident memory sampled every 10 ms with the time of each sample."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []
+        self._running = True
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while self._running:
+            self.samples.append((time.time(), rss_mb()))
+            time.sleep(0.01)
+
+    def __enter__(self) -> RssTimeline:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._running = False
+        self._thread.join()
+
+    def peak_gb(self, start: float, end: float) -> float:
+        window = [rss for at, rss in self.samples if start <= at <= end]
+        return round(max(window, default=float("nan")) / 1024, 2)
+
+
+def stage_peaks(settings: CifSettings, run_id: str, timeline: RssTimeline) -> dict[str, float]:
+    """Each stage's peak: the samples between its start and end events in the run's log."""
+    from orchestration.instance import dagster_instance
+    from orchestration.run_report import EVENTS, step_of
+
+    records = dagster_instance(settings).get_records_for_run(run_id, of_type=EVENTS).records
+    starts: dict[str, float] = {}
+    peaks = {}
+    for record in records:
+        entry = record.event_log_entry
+        kind = entry.dagster_event.event_type_value
+        step = step_of(entry) or ""
+        if kind == "STEP_START":
+            starts[step] = entry.timestamp
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and step in starts:
+            peaks[step] = timeline.peak_gb(starts[step], entry.timestamp)
+    return peaks
+
+
 def run(settings: CifSettings, label: str) -> dict:
     """One nightly run, measured."""
     from orchestration.definitions import build_definitions
     from orchestration.runner import run_nightly
 
     before = loaded_rows(settings.warehouse)
-    with Step("run", label) as step:
+    with Step("run", label) as step, RssTimeline() as timeline:
         report = run_nightly(settings, build_definitions(settings))
     if not report.ok:
         raise SystemExit(report.explanation())
@@ -72,6 +119,7 @@ def run(settings: CifSettings, label: str) -> dict:
         "seconds": round(step.seconds, 1),
         "peak_gb": round(step.peak / 1024, 2),
         "stages": {k: round(v, 1) for k, v in report.step_seconds.items()},
+        "stage_peak_gb": stage_peaks(settings, report.run_id, timeline),
         "rows_loaded": rows,
         "rows_per_second": round(rows / step.seconds),
         "warehouse_mb": round(settings.warehouse.stat().st_size / 1e6),
@@ -126,6 +174,11 @@ def markdown(results: list[dict], command: str) -> str:
 
     for stage in stages:
         row(f"{stage} s", lambda r, run, s=stage: f"{r[run]['stages'].get(s, 0):.1f}")
+    for stage in stages:
+        row(
+            f"{stage} peak GB",
+            lambda r, run, s=stage: f"{r[run].get('stage_peak_gb', {}).get(s, 0):.2f}",
+        )
     row("**total s**", lambda r, run: f"**{r[run]['seconds']:.1f}**")
     row("peak memory GB", lambda r, run: f"{r[run]['peak_gb']:.2f}")
     row("raw rows loaded", lambda r, run: f"{r[run]['rows_loaded']:,}")
