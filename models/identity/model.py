@@ -24,7 +24,7 @@ from models.identity.refit import refit
 from models.identity.tables import MODEL as MODEL_TABLE
 from models.identity.tables import SCHEMA
 
-MODEL_VERSION = "5"  # bump when the comparisons or blocking below change: forces retraining
+MODEL_VERSION = "6"  # bump when the comparisons or blocking below change: forces retraining
 MATCH_PROBABILITY = 0.7
 COLUMNS = [
     "uid",
@@ -205,6 +205,13 @@ def _first3(column: str) -> str:
     return f"substr(l.{column}, 1, 3) = substr(r.{column}, 1, 3)"
 
 
+def _swapped3() -> str:
+    return (
+        "substr(l.given, 1, 3) = substr(r.surname, 1, 3) "
+        "and substr(l.surname, 1, 3) = substr(r.given, 1, 3)"
+    )
+
+
 # Candidate pairs: each rule is an equality join, so pairs grow with the block sizes, not n^2.
 # Each rule pairs two fields, names also by their first three letters, so that a record with a
 # typo or a gap in any one or two fields still meets its match through the others.
@@ -230,8 +237,11 @@ BLOCKING_RULES = [
     "l.date_of_birth = r.date_of_birth and l.postcode_key = r.postcode_key",
     "l.date_of_birth = r.date_of_birth and l.address_key = r.address_key",
     "l.given = r.surname and l.surname = r.given",
-    "substr(l.given, 1, 3) = substr(r.surname, 1, 3) "
-    "and substr(l.surname, 1, 3) = substr(r.given, 1, 3)",
+    # swapped names with a typo, in two narrower blocks: on the prefixes alone (Wil-Tho against
+    # Tho-Wil is common) the rule made 44.5M of 141M candidate pairs at 1M customers; the two
+    # reach every true pair it reached on FEBRL3 and FEBRL4, and all but 0.04% on the demo
+    f"{_swapped3()} and l.birth_year = r.birth_year",
+    f"{_swapped3()} and substr(l.postcode_key, 1, 1) = substr(r.postcode_key, 1, 1)",
 ]
 
 
