@@ -43,7 +43,8 @@ def rss_mb() -> float:
 
 
 class Step:
-    """Time and peak RSS increase of a block."""
+    """Time and peak RSS increase of a block; its RSS samples, timed, give the peak of any part
+    of it (`peak_gb_between`)."""
 
     rows: ClassVar[list[tuple[str, str, float, float]]] = []
 
@@ -54,6 +55,7 @@ class Step:
         gc.collect()
         self.base = rss_mb()
         self.peak = self.base
+        self.samples: list[tuple[float, float]] = []  # (time.time(), RSS MB)
         self.running = True
         self.thread = threading.Thread(target=self._sample, daemon=True)
         self.thread.start()
@@ -62,8 +64,13 @@ class Step:
 
     def _sample(self):
         while self.running:
-            self.peak = max(self.peak, rss_mb())
+            self.samples.append((time.time(), rss_mb()))
+            self.peak = max(self.peak, self.samples[-1][1])
             time.sleep(0.01)
+
+    def peak_gb_between(self, start: float, end: float) -> float:
+        window = [rss for at, rss in self.samples if start <= at <= end]
+        return round(max(window, default=float("nan")) / 1024, 2)
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.t0

@@ -23,7 +23,6 @@ import json
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -32,7 +31,7 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_clv import Step, plain_clv, rss_mb
+from bench.bench_clv import Step, plain_clv
 from bench.bench_nightly import END, land_one_day
 from ingest.demo.generator import generate
 from orchestration.dbt_project import prepare_manifest
@@ -59,33 +58,7 @@ def loaded_rows(warehouse: Path) -> int:
         )
 
 
-class RssTimeline:
-    """Resident memory sampled every 10 ms with the time of each sample."""
-
-    def __init__(self) -> None:
-        self.samples: list[tuple[float, float]] = []
-        self._running = True
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while self._running:
-            self.samples.append((time.time(), rss_mb()))
-            time.sleep(0.01)
-
-    def __enter__(self) -> RssTimeline:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._running = False
-        self._thread.join()
-
-    def peak_gb(self, start: float, end: float) -> float:
-        window = [rss for at, rss in self.samples if start <= at <= end]
-        return round(max(window, default=float("nan")) / 1024, 2)
-
-
-def stage_peaks(settings: CifSettings, run_id: str, timeline: RssTimeline) -> dict[str, float]:
+def stage_peaks(settings: CifSettings, run_id: str, step: Step) -> dict[str, float]:
     """Each stage's peak: the samples between its start and end events in the run's log."""
     from orchestration.instance import dagster_instance
     from orchestration.run_report import EVENTS, step_of
@@ -96,11 +69,11 @@ def stage_peaks(settings: CifSettings, run_id: str, timeline: RssTimeline) -> di
     for record in records:
         entry = record.event_log_entry
         kind = entry.dagster_event.event_type_value
-        step = step_of(entry) or ""
+        name = step_of(entry) or ""
         if kind == "STEP_START":
-            starts[step] = entry.timestamp
-        elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and step in starts:
-            peaks[step] = timeline.peak_gb(starts[step], entry.timestamp)
+            starts[name] = entry.timestamp
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and name in starts:
+            peaks[name] = step.peak_gb_between(starts[name], entry.timestamp)
     return peaks
 
 
@@ -110,7 +83,7 @@ def run(settings: CifSettings, label: str) -> dict:
     from orchestration.runner import run_nightly
 
     before = loaded_rows(settings.warehouse)
-    with Step("run", label) as step, RssTimeline() as timeline:
+    with Step("run", label) as step:
         report = run_nightly(settings, build_definitions(settings))
     if not report.ok:
         raise SystemExit(report.explanation())
@@ -119,7 +92,7 @@ def run(settings: CifSettings, label: str) -> dict:
         "seconds": round(step.seconds, 1),
         "peak_gb": round(step.peak / 1024, 2),
         "stages": {k: round(v, 1) for k, v in report.step_seconds.items()},
-        "stage_peak_gb": stage_peaks(settings, report.run_id, timeline),
+        "stage_peak_gb": stage_peaks(settings, report.run_id, step),
         "rows_loaded": rows,
         "rows_per_second": round(rows / step.seconds),
         "warehouse_mb": round(settings.warehouse.stat().st_size / 1e6),

@@ -22,8 +22,13 @@ def connect(
         path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
     if memory_limit:
-        con.execute(f"set memory_limit = {quote_literal(memory_limit)}")
+        set_memory_limit(con, memory_limit)
     return con
+
+
+def set_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
+    """A size ("6GB") or a share of the machine's memory ("20%"); duckdb.Error if neither."""
+    con.execute(f"set memory_limit = {quote_literal(limit)}")
 
 
 @contextlib.contextmanager

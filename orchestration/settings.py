@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 
 from ingest.privacy import ROLE_ENV, role_from_env
-from ingest.sql import quote_literal
+from ingest.warehouse import set_memory_limit
 
 DEFAULT_LANDING = Path("landing")
 DEFAULT_WAREHOUSE = Path("warehouse/cif.duckdb")
@@ -43,7 +43,7 @@ def check_memory_limit(value: str) -> None:
     first step."""
     try:
         with duckdb.connect() as con:
-            con.execute(f"set memory_limit = {quote_literal(value)}")
+            set_memory_limit(con, value)
     except duckdb.Error as error:
         raise ValueError(
             f"CIF_MEMORY_LIMIT must be a size such as 6GB or a share such as 25%, not {value!r}"
