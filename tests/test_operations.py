@@ -232,3 +232,30 @@ def test_the_run_history_follows_the_warehouse_folder_and_an_edited_config_is_ke
     edited.write_text("telemetry:\n  enabled: true\n")
     assert not isinstance(instance_in(tmp_path / "b").event_log_storage, OneEngineEventLogStorage)
     assert edited.read_text() == "telemetry:\n  enabled: true\n"
+
+
+def test_the_run_history_keeps_its_connections_open_and_loses_no_event(tmp_path):
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    from orchestration.instance import dagster_instance
+
+    settings = CifSettings(warehouse=tmp_path / "wh" / "cif.duckdb").resolved()
+    writer, reader = dagster_instance(settings), dagster_instance(settings)  # as `cif ui`
+
+    def write(run_id: str, messages: list[str]) -> None:
+        run = writer.add_run(DagsterRun(job_name="nightly", run_id=run_id))
+        for message in messages:
+            writer.report_engine_event(message, run)
+
+    write("first", ["one", "two"])
+    storage = writer.event_log_storage
+    pool = storage._cached.engine(storage.conn_string_for_shard("first")).pool
+    kept = pool.checkedin()
+    writer.report_engine_event("three", writer.get_run_by_id("first"))
+    assert pool.checkedin() == kept <= 2  # the connections stay open, used for every event
+    assert [e.message for e in reader.all_logs("first")] == ["one", "two", "three"]
+    # wiping deletes the run's file: a connection kept open to it would write into nothing
+    writer.wipe()
+    write("first", ["after the wipe"])
+    fresh = dagster_instance(settings)
+    assert [e.message for e in fresh.all_logs("first")] == ["after the wipe"]
