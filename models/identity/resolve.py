@@ -90,10 +90,15 @@ def resolve_identities(
     if skipped is not None:
         return skipped
     records = load_records(con)
-    previous = con.execute(
-        f"select source_system, source_customer_id, customer_key from {SCHEMA}.{IDENTITY_MAP}"
-    ).df()
     scored = score_pairs(con, records)
+    # read after the scoring, whose peak it would add to (3M records at 1M customers)
+    previous = (
+        con.sql(
+            f"select source_system, source_customer_id, customer_key from {SCHEMA}.{IDENTITY_MAP}"
+        )
+        .to_arrow_table()
+        .to_pandas()
+    )
     con.execute("begin transaction")
     try:
         store_pairs(con, records, scored, resolved_at)
