@@ -226,3 +226,34 @@ def test_a_month_later_keeps_the_history_before_its_changes_and_equals_a_full_re
     facts = read(incremental, "select transaction_id from core.fct_transactions")
     assert "t-d3" in set(facts.transaction_id)  # known since the first night, dated 2024-07-02
     assert not _differing_tables(incremental, month_later["rebuilt"])
+
+
+def _history_uniqueness_failures(wh, root, duplicate_of: str) -> int:
+    """The failures of the history's uniqueness check on a copy of `wh` in which the row
+    `duplicate_of` (a where clause) was written twice."""
+    from orchestration.dbt_project import dbt_args, invoke, parsed_manifest
+
+    copy = root / "cif.duckdb"
+    root.mkdir()
+    shutil.copy(wh, copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute(
+            "insert into marts.customer_segment_history select * "
+            f"from marts.customer_segment_history where {duplicate_of} limit 1"
+        )
+    select = "customer_segment_history,test_name:unique_combination"
+    args = dbt_args(["test", "--select", select], root / "target", {"warehouse_path": str(copy)})
+    (result,) = invoke(args, manifest=parsed_manifest(copy)).result.results
+    return result.failures
+
+
+def test_the_history_uniqueness_check_reads_the_dates_the_night_rewrote(nights, month_later):
+    incremental = month_later["incremental"]
+    rewritten_from = f"as_of_date >= date '{NIGHTS[-1]}'"  # _recomputed_from, as above
+    kept = f"as_of_date < date '{NIGHTS[-1]}'"
+    root = nights["root"]
+    assert _history_uniqueness_failures(incremental, root / "dup_new", rewritten_from) == 1
+    # a row of a kept date was checked on the night that wrote it: not read again
+    assert _history_uniqueness_failures(incremental, root / "dup_kept", kept) == 0
+    # a full build's check reads every date
+    assert _history_uniqueness_failures(month_later["rebuilt"], root / "dup_full", kept) == 1
