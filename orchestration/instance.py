@@ -64,6 +64,11 @@ def _no_sync(dbapi_connection: object, _record: object) -> None:
     files = [row[2] for row in dbapi_connection.execute("pragma database_list")]
     if any(f and any(f.startswith(home) for home in _fast_homes) for f in files):
         dbapi_connection.execute("pragma synchronous = off")
+        # Connections stay open (see _Engines), so SQLite never gets to delete a write-ahead log
+        # on the last close: keep each log small instead (checkpoint every 64 pages, truncate
+        # to 256 KiB), or a nearly full disk fills with logs before the run's own work.
+        dbapi_connection.execute("pragma wal_autocheckpoint = 64")
+        dbapi_connection.execute("pragma journal_size_limit = 262144")
 
 
 # dagster.yaml as this module writes it (a file someone edited is left alone), and as it was
