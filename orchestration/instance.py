@@ -54,11 +54,11 @@ def dagster_instance(settings: CifSettings) -> dg.DagsterInstance:
 def fast_run_history(home: Path) -> None:
     """Write SQLite databases under `home` without waiting for the disk (see above)."""
     _fast_homes.add(str(home.resolve()))
-    if not event.contains(Engine, "connect", _no_sync):
-        event.listen(Engine, "connect", _no_sync)
+    if not event.contains(Engine, "connect", _fast_history_connection):
+        event.listen(Engine, "connect", _fast_history_connection)
 
 
-def _no_sync(dbapi_connection: object, _record: object) -> None:
+def _fast_history_connection(dbapi_connection: object, _record: object) -> None:
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
     files = [row[2] for row in dbapi_connection.execute("pragma database_list")]
