@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 
 from models.identity import model
-from models.identity.tables import PAIR_STATE, RECORD_STATE, SCHEMA, replace_rows
+from models.identity.tables import PAIR_STATE, RECORD_STATE, SCHEMA, read_frame, replace_rows
 
 RETRAIN_GROWTH = 2.0  # retrain when the population has doubled since the model was trained
 MIN_RECORDS_TO_TRAIN = 2
@@ -61,7 +61,8 @@ def score_pairs(con: duckdb.DuckDBPyConnection, records: pd.DataFrame) -> Scored
     settings = model.train(con, records) if retrain else stored[0]
     # a retrained model scores every pair again: the last night's hashes are not read (at 1M
     # customers, 3M of them held through the scoring's peak)
-    state = _record_state(con) if not retrain else None
+    state_sql = f"select uid, record_hash from {SCHEMA}.{RECORD_STATE}"
+    state = read_frame(con, state_sql) if not retrain else None
     if state is None or state.empty:
         changed = pd.Series(True, index=records.index)
         pairs = model.predict(con, settings, records, fit_prior=retrain)
@@ -75,15 +76,6 @@ def score_pairs(con: duckdb.DuckDBPyConnection, records: pd.DataFrame) -> Scored
         kept = kept[~kept.uid_l.isin(changed_uids) & ~kept.uid_r.isin(changed_uids)]
     pairs = pd.concat([kept, pairs], ignore_index=True)
     return ScoredPairs(pairs, hashes, settings if retrain else None, int(changed.sum()))
-
-
-def _record_state(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """The last night's hash of each record (uid, record_hash)."""
-    return (
-        con.sql(f"select uid, record_hash from {SCHEMA}.{RECORD_STATE}")
-        .to_arrow_table()
-        .to_pandas()
-    )
 
 
 def store_pairs(

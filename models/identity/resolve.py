@@ -25,6 +25,7 @@ from models.identity.tables import (
     SCHEMA,
     append_changes,
     ensure_tables,
+    read_frame,
     replace_rows,
 )
 
@@ -92,12 +93,8 @@ def resolve_identities(
     records = load_records(con)
     scored = score_pairs(con, records)
     # read after the scoring, whose peak it would add to (3M records at 1M customers)
-    previous = (
-        con.sql(
-            f"select source_system, source_customer_id, customer_key from {SCHEMA}.{IDENTITY_MAP}"
-        )
-        .to_arrow_table()
-        .to_pandas()
+    previous = read_frame(
+        con, f"select source_system, source_customer_id, customer_key from {SCHEMA}.{IDENTITY_MAP}"
     )
     con.execute("begin transaction")
     try:
