@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import duckdb
 
 from ingest.columns import LINEAGE_COLUMNS, ColumnPlan, plan_columns, schema_drift
 from ingest.decoding import FileFacts, file_digest, inspect_file, utf8_copy
+from ingest.lanes import group_into_lanes, run_in_lanes
 from ingest.layouts import Layout, layout_for, load_layouts
 from ingest.readers import Incoming, read_incoming, source_column
 from ingest.sql import quote_ident, quote_literal
@@ -30,6 +32,9 @@ from ingest.warehouse import relation_exists
 __all__ = ["LINEAGE_COLUMNS", "SUMMARY_COLUMNS", "BatchResult", "LandedFile", "discover"]
 
 FORMATS = (".csv", ".jsonl", ".parquet")
+# Lanes of files loading side by side. Two: every DuckDB statement already runs on all cores;
+# the second lane fills the planning time of small files' statements (ingest/lanes.py).
+LANES = 2
 
 SCHEMA_SQL = """
 create schema if not exists meta;
@@ -170,24 +175,31 @@ def already_loaded_files(con: duckdb.DuckDBPyConnection, landing: Path) -> list[
 
 
 def load_file(
-    con: duckdb.DuckDBPyConnection, landed: LandedFile, loaded_at: dt.datetime
+    con: duckdb.DuckDBPyConnection,
+    landed: LandedFile,
+    loaded_at: dt.datetime,
+    content_hash: str | None = None,
+    batch_id: int | None = None,
 ) -> BatchResult:
-    """Load one landed file in one transaction; a file that cannot be read is a failed batch."""
+    """Load one landed file in one transaction; a file that cannot be read is a failed batch.
+    `content_hash` and `batch_id` are the caller's when it has them (load_landing)."""
     started = time.perf_counter()
     result = BatchResult(landed.source_system, landed.entity, landed.path, status="loaded")
     layout = layout_for(landed.source_system, landed.entity)
     # A file loaded before is known by its hash alone: most files of a night are (the whole
     # landing zone is listed every night), and a full inspection costs four times the hash.
-    content_hash, _ = file_digest(landed.path)
+    content_hash = content_hash or file_digest(landed.path)[0]
     if already_loaded(con, content_hash):
         result.status = "skipped"
         return result
     text = landed.is_text
     facts = inspect_file(landed.path, text, layout.encoding if layout else None, content_hash)
     result.encoding = facts.label if text else None
+    # Drawn outside the transaction: a sequence does not roll back, and a failed file is
+    # registered under the same id.
+    result.batch_id = batch_id if batch_id is not None else _next_batch_ids(con, 1)[0]
     con.execute("begin transaction")
     try:
-        result.batch_id = _next_batch_id(con)
         if layout is None:
             raise ValueError(
                 f"no layout for entity {landed.entity!r} of source system "
@@ -208,7 +220,6 @@ def load_file(
     except (duckdb.Error, ValueError, OSError) as exc:
         con.execute("rollback")
         _fail(result, exc)
-        result.batch_id = _next_batch_id(con)
         result.seconds = time.perf_counter() - started
         _register_batch(con, result, facts, loaded_at)
     finally:
@@ -339,10 +350,11 @@ def _count(con: duckdb.DuckDBPyConnection, result: BatchResult) -> None:
     result.values_quarantined = values
 
 
-def _next_batch_id(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute("select nextval('meta.batch_id_seq')").fetchone()
-    assert row is not None
-    return int(row[0])
+def _next_batch_ids(con: duckdb.DuckDBPyConnection, count: int) -> list[int]:
+    rows = con.execute(
+        "select nextval('meta.batch_id_seq') as id from range(?) order by id", [count]
+    ).fetchall()
+    return [int(r[0]) for r in rows]
 
 
 BATCH_COLUMNS = (
@@ -390,17 +402,50 @@ def load_landing(
     landing: Path,
     loaded_at: dt.datetime | None = None,
     on_file: Callable[[BatchResult], None] | None = None,
+    lanes: int = LANES,
 ) -> list[BatchResult]:
-    """Load every new file of the landing zone; returns one result per file found."""
+    """Load every new file of the landing zone; returns one result per file found, in the
+    order found. Files of different raw tables load side by side on `lanes` connections
+    (ingest/lanes.py); batch ids follow the order found all the same, so a night's ids do not
+    depend on which lane finished first. `on_file` is called on this thread for each file."""
     ensure_schema(con)
     loaded_at = loaded_at or dt.datetime.now().replace(microsecond=0)
-    results = []
-    for landed in discover(landing):
-        result = load_file(con, landed, loaded_at)
-        results.append(result)
-        if on_file:
-            on_file(result)
-    return results
+    files = discover(landing)
+    hashes = [file_digest(landed.path)[0] for landed in files]
+    new = _not_loaded_before(con, hashes)
+    ids = iter(_next_batch_ids(con, len(new)))
+    batch_ids = [next(ids) if i in new else None for i in range(len(files))]
+    # Two files of one raw table, or with the same content, never load at once.
+    keys = [(_raw_table_of(landed), hashes[i]) for i, landed in enumerate(files)]
+    local = threading.local()
+    lane_cons: list[duckdb.DuckDBPyConnection] = []
+
+    def load(i: int) -> BatchResult:
+        if not hasattr(local, "con"):  # one connection (own temp tables) per lane thread
+            local.con = con.cursor()
+            lane_cons.append(local.con)
+        return load_file(local.con, files[i], loaded_at, hashes[i], batch_ids[i])
+
+    try:
+        return run_in_lanes(list(range(len(files))), group_into_lanes(keys), load, lanes, on_file)
+    finally:
+        for lane_con in lane_cons:
+            lane_con.close()
+
+
+def _not_loaded_before(con: duckdb.DuckDBPyConnection, hashes: list[str]) -> set[int]:
+    loaded = {
+        row[0]
+        for row in con.execute(
+            "select distinct content_hash from meta.load_batches where status = 'loaded'"
+        ).fetchall()
+    }
+    return {i for i, h in enumerate(hashes) if h not in loaded}
+
+
+def _raw_table_of(landed: LandedFile) -> str:
+    layout = layout_for(landed.source_system, landed.entity)
+    return layout.raw_table if layout else f"{landed.source_system}/{landed.entity}"
 
 
 # What the run summary and the quality report show per source: key -> column heading.

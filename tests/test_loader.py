@@ -1,10 +1,14 @@
 import datetime as dt
 import json
 import shutil
+import threading
+import time
 
+import duckdb
 import pandas as pd
 import pytest
 
+from ingest.lanes import group_into_lanes, run_in_lanes
 from ingest.loader import discover, load_landing, summarize
 from quality.reconciliation import reconcile
 
@@ -182,3 +186,86 @@ def test_demo_branch_files_load_and_reconcile(demo_landing, con):
         r.rows_loaded + r.rows_quarantined for r in results
     )
     assert reconcile(con).ok
+
+
+def _contents(con) -> dict[str, list[tuple]]:
+    """Every loaded row, batch and quarantined record, in a stable order."""
+    tables = [
+        f"raw.{name}"
+        for (name,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'raw'"
+        ).fetchall()
+    ] + ["quarantine.rejected_rows", "quarantine.rejected_values"]
+    found = {t: con.execute(f"select * from {t} order by all").fetchall() for t in tables}
+    found["meta.load_batches"] = con.execute(
+        "select * exclude (seconds) from meta.load_batches order by batch_id"
+    ).fetchall()
+    return found
+
+
+def test_files_of_different_tables_load_side_by_side_as_they_would_one_by_one(
+    tmp_path, demo_landing
+):
+    """Two lanes load what one lane loads, under the same batch ids: the demo's files, the
+    CDNOW sample (lifetimes) split over two files of one table, and hostile files."""
+    from tests.test_cdnow import land_cdnow
+
+    landing = tmp_path / "landing"
+    shutil.copytree(demo_landing, landing)
+    land_cdnow(landing)
+    cdnow = landing / "cdnow" / "transactions" / "cdnow_sample.csv"
+    lines = cdnow.read_text().splitlines(keepends=True)
+    land(landing, "cdnow", "transactions", "cdnow_late.csv", lines[0] + "".join(lines[-500:]))
+    cdnow.write_text("".join(lines[:-500]))
+    drift = HEADER.replace("\n", ",loyalty_tier\n") + "t1,c1,2024-05-01,1,EUR,web,x,gold\n"
+    land(landing, "shop", "transactions", "drift.csv", drift)
+    land(landing, "shop", "transactions", "bad.csv", HEADER + "t2,c1,never,1O,EUR,web,x\n")
+    land(landing, "erp", "transactions", "broken.parquet", b"PAR1 this is not parquet")
+    land(landing, "zz", "transactions", "drift_again.csv", drift)  # same bytes, other path
+    found = [f.path for f in discover(landing)]
+
+    by_lanes = {}
+    for lanes in (1, 2):
+        with duckdb.connect(str(tmp_path / f"lanes{lanes}.duckdb")) as con:
+            results = load_landing(con, landing, loaded_at=NOW, lanes=lanes)
+            assert [r.path for r in results] == found  # in the order found, whatever the lane
+            by_lanes[lanes] = (results, _contents(con))
+
+    (one, one_rows), (two, two_rows) = by_lanes[1], by_lanes[2]
+    assert [r.batch_id for r in two if r.status != "skipped"] == list(range(1, len(found)))
+    assert [(r.path.name, r.status, r.batch_id, r.rows_loaded) for r in two] == [
+        (r.path.name, r.status, r.batch_id, r.rows_loaded) for r in one
+    ]
+    assert two_rows == one_rows
+    statuses = {r.path.name: r.status for r in two}
+    assert (statuses["broken.parquet"], statuses["drift_again.csv"]) == ("failed", "skipped")
+    with duckdb.connect(str(tmp_path / "lanes2.duckdb")) as con:
+        assert counts(con, "raw.canonical__transactions where _source_system = 'cdnow'") == (
+            len(lines) - 1
+        )
+    assert sum(r.rows_received for r in two) == sum(r.rows_loaded + r.rows_quarantined for r in two)
+
+
+def test_lanes_keep_items_that_share_a_key_together_and_in_order():
+    keys = [("a", 1), ("b", 2), ("a", 3), ("c", 2), ("d", 4), ("e", 3)]
+    assert group_into_lanes(keys) == [[0, 2, 5], [1, 3], [4]]
+
+
+def test_an_error_in_one_lane_stops_the_others_before_their_next_item():
+    running, raised, started = threading.Event(), threading.Event(), []
+
+    def work(item: int) -> int:
+        started.append(item)
+        if item == 0:
+            running.wait(5)  # the other lane is inside its first item
+            raised.set()
+            raise ValueError("file 0 broke")
+        running.set()
+        raised.wait(5)
+        time.sleep(0.2)  # the failing lane has stopped everything by now
+        return item
+
+    with pytest.raises(ValueError, match="file 0 broke"):
+        run_in_lanes(list(range(6)), [[0], [1, 2, 3, 4, 5]], work, workers=2)
+    assert sorted(started) == [0, 1]
+    assert run_in_lanes([5, 6, 7], [[2], [0, 1]], lambda x: x * 10, workers=2) == [50, 60, 70]
