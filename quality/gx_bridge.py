@@ -13,6 +13,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from ingest.sql import quote_ident
 
@@ -58,7 +59,12 @@ class SuiteOutcome:
 def _batch_definition():
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.execution_engine import pandas_execution_engine
 
+    # GX hashes every DataFrame under this many bytes for a fingerprint it only records in
+    # the result's batch markers, twice per validation; we never read it. At 1M customers
+    # that was 7 of the identity map's 9.6 s (3M rows). Nothing is hashed below 0 bytes.
+    pandas_execution_engine.HASH_THRESHOLD = 0
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas("warehouse")
@@ -89,7 +95,11 @@ def validate_frame(
                 expectation=cfg.type,
                 column=cfg.kwargs.get("column"),
                 unexpected_count=details.get("unexpected_count"),
-                examples=list(details.get("partial_unexpected_list") or [])[:5],
+                # a missing Arrow-backed value is pd.NA; it reads as a missing text does
+                examples=[
+                    None if value is pd.NA else value
+                    for value in (details.get("partial_unexpected_list") or [])[:5]
+                ],
                 observed=details.get("observed_value"),
             )
         )
@@ -132,29 +142,15 @@ def validate_table(
     # a named column the table lacks is left for GX to report as the expectation's failure
     columns = [c for c in columns_read(expectations) or [] if c in types] or list(types)
     selected = ", ".join(quote_ident(c) for c in columns)
-    df = con.execute(f"select {selected} from {relation}").df()
-    for column in _few_valued_text(con, relation, [c for c in columns if types[c] == "VARCHAR"]):
-        df[column] = df[column].astype("category")
+    arrow = con.sql(f"select {selected} from {relation}").to_arrow_table()
+    df = arrow.to_pandas(types_mapper=_arrow_backed_text)
     return validate_frame(df, f"{schema}.{table}", suite_name, expectations)
 
 
-# A text column with at most one distinct value per this many rows is validated as a pandas
-# categorical: GX's pandas expectations ran 4-5 times faster on them (customer_segments at 1M
-# customers: 11.9 s as text, 2.5 s with scheme and segment categorical). On a column of mostly
-# distinct values (source ids) the conversion costs more than it saves.
-ROWS_PER_DISTINCT_VALUE = 100
-
-
-def _few_valued_text(
-    con: duckdb.DuckDBPyConnection, relation: str, text_columns: list[str]
-) -> list[str]:
-    """The text columns of `relation` with few distinct values (approximate counts)."""
-    if not text_columns:
-        return []
-    counts = ", ".join(f"approx_count_distinct({quote_ident(c)})" for c in text_columns)
-    rows, *distinct = con.execute(f"select count(*), {counts} from {relation}").fetchall()[0]
-    return [
-        c
-        for c, n in zip(text_columns, distinct, strict=True)
-        if n * ROWS_PER_DISTINCT_VALUE <= rows
-    ]
+def _arrow_backed_text(arrow_type: pa.DataType) -> pd.ArrowDtype | None:
+    """Text stays in Arrow: GX's pandas expectations (pandas' factorize, isin, isna) ran 3-6
+    times faster on it than on Python strings, and the read is 4 times faster. At 1M customers:
+    the identity map's suite (3M rows) 9.5 -> 2.1 s, customer_segments' (6.6M) 17.7 -> 2.7 s.
+    Other types convert as pandas always does."""
+    text = pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+    return pd.ArrowDtype(pa.string()) if text or pa.types.is_string_view(arrow_type) else None
