@@ -6,7 +6,45 @@
     exact lookup reads only the row groups whose min/max hold the value. Personal data: this
     schema is never exported.
 -#}
+{#-
+    Incremental by customer, as dim_customer: a night rebuilds the keys of the customers whose
+    inputs differ from those of the last build (int_customer_search_inputs), and deletes the
+    customers that are gone (merged into another); the others' keys stand. A night's rows are
+    appended after the sorted ones: a lookup reads their few row groups whole, and a full build
+    sorts everything again. At 1M customers the full build took 21 s of every night.
+-#}
+{%- set last_build = adapter.get_relation(
+    database=this.database, schema=ref("int_customer_search_inputs").schema,
+    identifier="int_customer_search_inputs_of_last_build",
+) if is_incremental() else none -%}
+{{
+    config(
+        materialized="incremental",
+        incremental_strategy=cif_incremental_strategy(),
+        unique_key="customer_key",
+        pre_hook="{{ delete_customers_without_inputs() }}",
+    )
+}}
+-- depends_on: {{ ref('int_customer_search_inputs') }}
+-- depends_on: {{ ref('int_golden_record_inputs') }}
 with
+
+{% if is_incremental() %}
+    customers_changed as (
+        select customer_key, inputs_hash from {{ ref('int_customer_search_inputs') }}
+        {% if last_build is not none %}
+            {{ dbt.except() }}
+            select customer_key, inputs_hash from {{ last_build }}
+        {% endif %}
+    ),
+{% endif %}
+
+identity_map as (
+    select * from {{ source('core', 'customer_identity_map') }}
+    {% if is_incremental() %}
+        where customer_key in (select customers_changed.customer_key from customers_changed)
+    {% endif %}
+),
 
 records as (
     select
@@ -19,7 +57,7 @@ records as (
         records.phone,
         records.national_id
     from {{ ref('int_customer_records_unioned') }} as records
-    inner join {{ source('core', 'customer_identity_map') }} as identity_map
+    inner join identity_map
         on
             records.source_system = identity_map.source_system
             and records.source_customer_id = identity_map.source_customer_id
@@ -55,7 +93,7 @@ keys as (
         customer_key,
         'source_id' as kind,
         lower(trim(source_customer_id)) as search_value
-    from {{ source('core', 'customer_identity_map') }}
+    from identity_map
 )
 
 select distinct
