@@ -181,8 +181,14 @@ def masked_sql(expr: str, name: str, kind: str | None, role: str, hasher: Hasher
         raise ValueError("pseudonyms need the pseudonym key")
     if how == PSEUDONYM:
         return f"case when {expr} is null then null else {hasher.sql(expr)} end as {ident}"
+    # Each "system:number" of the list, its number pseudonymised, in the list's order. An
+    # unnested subquery, not a lambda: at 1M customers (3M numbers) 5.5 s against 7.3 s.
     each = "split_part(x, ':', 1) || ':' || " + hasher.sql("substr(x, strpos(x, ':') + 1)")
-    joined = f"array_to_string(list_transform(string_split({expr}, ', '), lambda x: {each}), ', ')"
+    parts = f"string_split({expr}, ', ')"
+    joined = (
+        f"(select string_agg({each}, ', ' order by i) from "
+        f"(select unnest({parts}) as x, generate_subscripts({parts}, 1) as i))"
+    )
     return f"case when {expr} is null then null else {joined} end as {ident}"
 
 

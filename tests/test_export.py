@@ -113,3 +113,22 @@ def test_the_bi_exposure_names_every_exported_mart_and_every_exposure_an_owner(d
     for exposure in exposures.values():
         assert exposure["owner"]["name"] and "@" in exposure["owner"]["email"]
         assert set(exposure["depends_on"]["nodes"]) <= marts
+
+
+def test_each_source_number_of_a_list_is_pseudonymised_in_its_place(con, tmp_path):
+    """Numbers of several systems (one with a colon of its own, one without a system), and a
+    customer with none: each number is Python's HMAC of it, the systems and the order kept."""
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.customer_360 as select * from (values (1, 'crm:C-1, shop:s:2, 77'), "
+        "(2, null), (3, 'web:w9')) t(customer_key, source_identifiers)"
+    )
+    kinds = {"customer_360": {"source_identifiers": "identifiers"}}
+    export_marts(con, tmp_path / "exports", dt.date(2025, 1, 1), "r1", kinds, key=KEY)
+    frame = pd.read_parquet(tmp_path / "exports" / "2025-01-01" / "customer_360.parquet")
+    value = Hasher(KEY).value
+    assert frame.source_identifiers.tolist() == [
+        f"crm:{value('C-1')}, shop:{value('s:2')}, 77:{value('77')}",
+        None,
+        f"web:{value('w9')}",
+    ]
