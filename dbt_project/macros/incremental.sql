@@ -128,6 +128,28 @@
 
 {#- dim_customer's pre-hook: the customers no longer in the identity map (merged into another)
     have no inputs tonight; their versions go. -#}
+{#- The identity map of the customers a model incremental by customer rebuilds: those whose
+    fingerprint in `inputs` (customer_key, inputs_hash) differs from the last build's copy of it,
+    `<inputs>_of_last_build` (every customer when there is no copy, or in a full build), as
+    dim_customer and customer_search read them. -#}
+{% macro identity_map_to_rebuild(inputs) -%}
+    select * from {{ source('core', 'customer_identity_map') }}
+    {%- if is_incremental() %}
+        {%- set last_build = adapter.get_relation(
+            database=this.database, schema=inputs.schema, identifier=inputs.identifier ~ "_of_last_build"
+        ) %}
+        where customer_key in (
+            select customer_key from (
+                select customer_key, inputs_hash from {{ inputs }}
+                {%- if last_build is not none %}
+                    {{ dbt.except() }}
+                    select customer_key, inputs_hash from {{ last_build }}
+                {%- endif %}
+            ) as changed
+        )
+    {%- endif %}
+{%- endmacro %}
+
 {% macro delete_customers_without_inputs() -%}
     {%- if is_incremental() -%}
         delete from {{ this }}

@@ -13,10 +13,6 @@
     appended after the sorted ones: a lookup reads their few row groups whole, and a full build
     sorts everything again. At 1M customers the full build took 21 s of every night.
 -#}
-{%- set last_build = adapter.get_relation(
-    database=this.database, schema=ref("int_customer_search_inputs").schema,
-    identifier="int_customer_search_inputs_of_last_build",
-) if is_incremental() else none -%}
 {{
     config(
         materialized="incremental",
@@ -29,21 +25,8 @@
 -- depends_on: {{ ref('int_golden_record_inputs') }}
 with
 
-{% if is_incremental() %}
-    customers_changed as (
-        select customer_key, inputs_hash from {{ ref('int_customer_search_inputs') }}
-        {% if last_build is not none %}
-            {{ dbt.except() }}
-            select customer_key, inputs_hash from {{ last_build }}
-        {% endif %}
-    ),
-{% endif %}
-
 identity_map as (
-    select * from {{ source('core', 'customer_identity_map') }}
-    {% if is_incremental() %}
-        where customer_key in (select customers_changed.customer_key from customers_changed)
-    {% endif %}
+    {{ cif.identity_map_to_rebuild(ref('int_customer_search_inputs')) }}
 ),
 
 records as (
