@@ -3,8 +3,28 @@
     typo-tolerant search looks up a query's words here (directly, or one letter apart through
     name_word_variants) and scores only the names found, instead of every name. Sorted by word,
     so a lookup reads only the row groups that can hold the words.
+    Incremental by customer, with customer_search and from the same fingerprints: a night
+    rebuilds the words of the customers whose search keys it rebuilt (appended after the sorted
+    rows until a full build), and deletes the customers merged away.
 -#}
+{{
+    config(
+        materialized="incremental",
+        incremental_strategy=cif_incremental_strategy(),
+        unique_key="customer_key",
+        pre_hook="{{ delete_customers_without_inputs() }}",
+    )
+}}
+-- depends_on: {{ ref('int_golden_record_inputs') }}
+-- depends_on: {{ ref('int_customer_search_inputs') }}
+-- depends_on: {{ source('core', 'customer_identity_map') }}
 with
+
+{% if is_incremental() %}
+    rebuilt as (
+        {{ cif.identity_map_to_rebuild(ref('int_customer_search_inputs')) }}
+    ),
+{% endif %}
 
 names as (
     select
@@ -12,6 +32,9 @@ names as (
         search_value as full_name
     from {{ ref('customer_search') }}
     where kind = 'name'
+    {% if is_incremental() %}
+        and customer_key in (select rebuilt.customer_key from rebuilt)
+    {% endif %}
 ),
 
 positions as (
