@@ -165,13 +165,14 @@ def already_loaded_files(con: duckdb.DuckDBPyConnection, landing: Path) -> list[
     Reads every landed file once (its hash), as a run's ingest does; `con` may be read-only."""
     if not relation_exists(con, "meta", "load_batches"):
         return []
-    loaded = {
-        row[0]
-        for row in con.execute(
-            "select distinct content_hash from meta.load_batches where status = 'loaded'"
-        ).fetchall()
-    }
+    loaded = _loaded_hashes(con)
     return [landed for landed in discover(landing) if file_digest(landed.path)[0] in loaded]
+
+
+def _loaded_hashes(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The content hashes of every batch loaded so far."""
+    query = "select distinct content_hash from meta.load_batches where status = 'loaded'"
+    return {row[0] for row in con.execute(query).fetchall()}
 
 
 def load_file(
@@ -412,7 +413,8 @@ def load_landing(
     loaded_at = loaded_at or dt.datetime.now().replace(microsecond=0)
     files = discover(landing)
     hashes = [file_digest(landed.path)[0] for landed in files]
-    new = _not_loaded_before(con, hashes)
+    loaded_before = _loaded_hashes(con)
+    new = {i for i, content_hash in enumerate(hashes) if content_hash not in loaded_before}
     ids = iter(_next_batch_ids(con, len(new)))
     batch_ids = [next(ids) if i in new else None for i in range(len(files))]
     # Two files of one raw table, or with the same content, never load at once.
@@ -421,6 +423,10 @@ def load_landing(
     lane_cons: list[duckdb.DuckDBPyConnection] = []
 
     def load(i: int) -> BatchResult:
+        if i not in new:  # known by its hash; same content twice in one night: load_file skips
+            return BatchResult(
+                files[i].source_system, files[i].entity, files[i].path, status="skipped"
+            )
         if not hasattr(local, "con"):  # one connection (own temp tables) per lane thread
             local.con = con.cursor()
             lane_cons.append(local.con)
@@ -431,16 +437,6 @@ def load_landing(
     finally:
         for lane_con in lane_cons:
             lane_con.close()
-
-
-def _not_loaded_before(con: duckdb.DuckDBPyConnection, hashes: list[str]) -> set[int]:
-    loaded = {
-        row[0]
-        for row in con.execute(
-            "select distinct content_hash from meta.load_batches where status = 'loaded'"
-        ).fetchall()
-    }
-    return {i for i, h in enumerate(hashes) if h not in loaded}
 
 
 def _raw_table_of(landed: LandedFile) -> str:

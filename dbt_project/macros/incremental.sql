@@ -126,8 +126,6 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- dim_customer's pre-hook: the customers no longer in the identity map (merged into another)
-    have no inputs tonight; their versions go. -#}
 {#- The identity map of the customers a model incremental by customer rebuilds: those whose
     fingerprint in `inputs` (customer_key, inputs_hash) differs from the last build's copy of it,
     `<inputs>_of_last_build` (every customer when there is no copy, or in a full build), as
@@ -148,6 +146,23 @@
             ) as changed
         )
     {%- endif %}
+{%- endmacro %}
+
+{#-
+    The models incremental by customer (dim_customer, customer_search, customer_name_words):
+    delete+insert on customer_key of the customers identity_map_to_rebuild returns, after a
+    pre-hook that deletes the customers no longer in the identity map (merged into another):
+    they have no inputs tonight, and their rows go.
+-#}
+{% macro config_incremental_by_customer() -%}
+    {{
+        config(
+            materialized="incremental",
+            incremental_strategy=cif_incremental_strategy(),
+            unique_key="customer_key",
+            pre_hook="{{ cif.delete_customers_without_inputs() }}",
+        )
+    }}
 {%- endmacro %}
 
 {% macro delete_customers_without_inputs() -%}

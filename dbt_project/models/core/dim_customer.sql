@@ -13,14 +13,7 @@
     are gone (merged into another); the others' versions stand. At 1M customers the full
     build took 28 s of every night.
 -#}
-{{
-    config(
-        materialized="incremental",
-        incremental_strategy=cif_incremental_strategy(),
-        unique_key="customer_key",
-        pre_hook="{{ delete_customers_without_inputs() }}",
-    )
-}}
+{{ cif.config_incremental_by_customer() }}
 {%- set survivorship = {
     'name': {'columns': ['first_name', 'last_name'], 'present': 'last_name', 'rule': 'most_trusted'},
     'birth': {'columns': ['date_of_birth'], 'present': 'date_of_birth', 'rule': 'most_trusted'},

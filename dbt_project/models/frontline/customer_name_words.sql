@@ -7,14 +7,7 @@
     rebuilds the words of the customers whose search keys it rebuilt (appended after the sorted
     rows until a full build), and deletes the customers merged away.
 -#}
-{{
-    config(
-        materialized="incremental",
-        incremental_strategy=cif_incremental_strategy(),
-        unique_key="customer_key",
-        pre_hook="{{ delete_customers_without_inputs() }}",
-    )
-}}
+{{ cif.config_incremental_by_customer() }}
 -- depends_on: {{ ref('int_golden_record_inputs') }}
 -- depends_on: {{ ref('int_customer_search_inputs') }}
 -- depends_on: {{ source('core', 'customer_identity_map') }}

@@ -13,14 +13,7 @@
     appended after the sorted ones: a lookup reads their few row groups whole, and a full build
     sorts everything again. At 1M customers the full build took 21 s of every night.
 -#}
-{{
-    config(
-        materialized="incremental",
-        incremental_strategy=cif_incremental_strategy(),
-        unique_key="customer_key",
-        pre_hook="{{ delete_customers_without_inputs() }}",
-    )
-}}
+{{ cif.config_incremental_by_customer() }}
 -- depends_on: {{ ref('int_customer_search_inputs') }}
 -- depends_on: {{ ref('int_golden_record_inputs') }}
 with
