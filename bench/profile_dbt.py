@@ -44,9 +44,14 @@ def model_timings(target: Path) -> list[tuple[str, float, str]]:
     """(node, seconds, compiled SQL) of every node in a dbt run's run_results.json."""
     results = json.loads((target / "run_results.json").read_text())["results"]
     return [
-        (r["unique_id"].split(".", 2)[-1][-60:], r["execution_time"], r.get("compiled_code") or "")
-        for r in results
+        (_short(r["unique_id"]), r["execution_time"], r.get("compiled_code") or "") for r in results
     ]
+
+
+def _short(unique_id: str) -> str:
+    """`model.<name>` or `test.<name>`, at most 60 characters."""
+    kind, _, name = unique_id.split(".", 2)
+    return f"{kind}.{name}"[:60]
 
 
 UNITS = {"µs": 1e-6, "ms": 1e-3, "s": 1.0}
@@ -88,7 +93,12 @@ def main() -> None:
             build(copy, args.as_of, layer, Path(tmp) / layer, args.full_refresh)
             wall = time.perf_counter() - started
             models = model_timings(Path(tmp) / layer)
-            console.print(f"layer {layer}: {wall:.1f} s wall, {len(models)} models")
+            tests = sum(seconds for name, seconds, _ in models if name.startswith("test."))
+            built = sum(seconds for name, seconds, _ in models if not name.startswith("test."))
+            console.print(
+                f"layer {layer}: {wall:.1f} s wall, {len(models)} nodes "
+                f"(models {built:.1f} s, data tests {tests:.1f} s, summed over 2 threads)"
+            )
             timings += [(layer, name, seconds, sql) for name, seconds, sql in models]
         timings.sort(key=lambda item: -item[2])
         table = Table(title=f"Slowest dbt nodes, as of {args.as_of}")
