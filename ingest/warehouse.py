@@ -69,6 +69,24 @@ def drop_derived_relations(con: duckdb.DuckDBPyConnection, keep: Iterable[str] =
     return dropped
 
 
+def drop_primary_keys(con: duckdb.DuckDBPyConnection, schema: str, tables: Iterable[str]) -> None:
+    """Rebuild those of `tables` that have a primary key without it (DuckDB cannot drop one).
+    For tables written whole by one writer that guarantees the key itself: an ART index costs
+    each insert a lookup per row and grows with the table (warehouses made before)."""
+    keyed = con.execute(
+        "select table_name from duckdb_constraints() "
+        "where schema_name = ? and constraint_type = 'PRIMARY KEY'",
+        [schema],
+    ).fetchall()
+    for (table,) in keyed:
+        if table in tables:
+            name = f"{quote_ident(schema)}.{quote_ident(table)}"
+            unindexed = f"{quote_ident(schema)}.{quote_ident(table + '_unindexed')}"
+            con.execute(f"create or replace table {unindexed} as from {name}")
+            con.execute(f"drop table {name}")
+            con.execute(f"alter table {unindexed} rename to {quote_ident(table)}")
+
+
 def relation_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
     """Whether a table or view exists (looked up, not tried: a failed query would abort the
     caller's transaction)."""

@@ -1,6 +1,11 @@
+import datetime as dt
+
+import duckdb
+import pandas as pd
 import pytest
 
 from ingest.warehouse import connection, drop_derived_relations, table_row_counts
+from models.scoring.store import ensure_scores_schema, write_scores
 from orchestration.warehouse import WarehouseBusyError, WorkingCopy, WriterLock, clean_stale_work
 
 
@@ -96,3 +101,34 @@ def test_row_counts_are_exact_after_an_incremental_delete(tmp_path):
         con.execute('delete from "odd schema"."facts" where v % 4 = 0')
         con.execute('insert into "odd schema"."facts" select range from range(10)')
         assert table_row_counts(con) == {"odd schema.facts": 150_010, "main.small": 1}
+
+
+def test_scores_made_with_a_primary_key_keep_their_rows_without_it(tmp_path):
+    """Warehouses of earlier versions keyed scores.customer_scores; ensuring the schema rebuilds
+    it unkeyed with every row and column kept, and a night's scores must still be one per
+    customer (write_scores refuses repeats, where the key used to)."""
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("create schema scores")
+        con.execute(
+            "create table scores.customer_scores (customer_key bigint not null, "
+            "as_of_date date not null, run_id varchar not null, p_alive double, "
+            "primary key (customer_key, as_of_date))"
+        )
+        con.execute(
+            "insert into scores.customer_scores select range, date '2025-01-31', 'r1', range / 10 "
+            "from range(5)"
+        )
+        ensure_scores_schema(con)
+        keys = "select count(*) from duckdb_constraints() where constraint_type = 'PRIMARY KEY'"
+        assert con.execute(keys).fetchone() == (0,)
+        assert con.execute(
+            "select count(*), sum(customer_key), sum(p_alive) from scores.customer_scores"
+        ).fetchone() == (5, 10, pytest.approx(1.0))
+        columns = {c[0] for c in con.execute("describe scores.customer_scores").fetchall()}
+        assert {"clv_gross_36m_p05", "purchase_model"} <= columns
+        repeated = pd.DataFrame(
+            {"customer_key": [1, 2, 2], "as_of_date": [dt.date(2025, 2, 28)] * 3}
+        )
+        with pytest.raises(ValueError, match=r"repeat customers \[2\]"):
+            write_scores(con, dt.date(2025, 2, 28), "r2", repeated, pd.DataFrame())
+        assert con.execute("select count(*) from scores.customer_scores").fetchone() == (5,)

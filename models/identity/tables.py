@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import duckdb
 
+from ingest.warehouse import drop_primary_keys
+
 SCHEMA = "core"
 IDENTITY_MAP = "customer_identity_map"
 KEY_CHANGES = "customer_key_changes"
@@ -72,22 +74,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create schema if not exists {SCHEMA}")
     for name, columns in DDL.items():
         con.execute(f"create table if not exists {SCHEMA}.{name} {columns}")
-    _drop_indexes(con)
-
-
-def _drop_indexes(con: duckdb.DuckDBPyConnection) -> None:
-    """Warehouses made before REWRITTEN tables lost their primary keys: rebuild them without."""
-    indexed = con.execute(
-        f"select table_name from duckdb_constraints() where schema_name = '{SCHEMA}' "
-        "and constraint_type = 'PRIMARY KEY'"
-    ).fetchall()
-    for (table,) in indexed:
-        if table in REWRITTEN:
-            con.execute(
-                f"create or replace table {SCHEMA}.{table}_unindexed as from {SCHEMA}.{table}"
-            )
-            con.execute(f"drop table {SCHEMA}.{table}")
-            con.execute(f"alter table {SCHEMA}.{table}_unindexed rename to {table}")
+    drop_primary_keys(con, SCHEMA, REWRITTEN)
 
 
 def read_frame(con: duckdb.DuckDBPyConnection, sql: str, types_mapper=None):

@@ -7,6 +7,9 @@ import datetime as dt
 import duckdb
 import pandas as pd
 
+from ingest.warehouse import drop_primary_keys
+from models.scoring.config import SCORES_TABLE
+
 SCORES_DDL = """
 create schema if not exists scores;
 create table if not exists scores.customer_scores (
@@ -16,8 +19,7 @@ create table if not exists scores.customer_scores (
     frequency double, recency double, tenure double, monetary_value double,
     expected_purchases_365d double, p_alive double, attrition_risk double,
     expected_avg_order_value double,
-    clv_gross_12m double, clv_net_12m double, clv_gross_36m double, clv_net_36m double,
-    primary key (customer_key, as_of_date)
+    clv_gross_12m double, clv_net_12m double, clv_gross_36m double, clv_net_36m double
 );
 alter table scores.customer_scores add column if not exists purchase_model varchar;
 alter table scores.customer_scores add column if not exists clv_gross_36m_p05 double;
@@ -56,7 +58,11 @@ create table if not exists scores.model_artifacts (
 
 
 def ensure_scores_schema(con: duckdb.DuckDBPyConnection) -> None:
+    # One row per customer and as-of date, kept by write_scores (delete the date, insert its
+    # unique rows), not by a primary key: its index cost 1M scores 2 s a night and grew with
+    # every night's million rows.
     con.execute(SCORES_DDL)
+    drop_primary_keys(con, "scores", [SCORES_TABLE])
 
 
 def write_scores(
@@ -70,6 +76,9 @@ def write_scores(
     """Replace the as-of date's scores and this run's model rows (and fitted model artifacts,
     stored in the warehouse so that they are published and rolled back with it), in one
     transaction."""
+    if scores["customer_key"].duplicated().any():
+        repeated = scores.loc[scores["customer_key"].duplicated(), "customer_key"].head(5).tolist()
+        raise ValueError(f"scores repeat customers {repeated}: one row per customer and date")
     con.register("new_scores", scores)
     con.register("new_runs", runs)
     try:
