@@ -1,10 +1,11 @@
 {#-
     The first evaluation date whose segments this build computes, and the first evaluation date
     of the history (one row); the segment history keeps its rows between the two. A full build
-    computes every date. Otherwise: the as-of date, or the first date of an input that differs
-    from the last build's copy (a late-known or corrected fact, a merge moving a customer's
+    computes every date. Otherwise: the as-of date, or the first date whose inputs' fingerprint
+    differs from the last build's (a late-known or corrected fact, a merge moving a customer's
     facts, a new or changed golden record, an evaluation date that came or went), whichever is
-    first. Rows of earlier dates depend only on inputs up to their date, so they stand as a full
+    first. A changed date and kind is in both `added` and `removed`; a new one only in
+    `added`, a vanished one only in `removed`. Rows of earlier dates depend only on inputs up to their date, so they stand as a full
     build would make them; except that month-ends leaving the window before the first date
     kept take the start of each stay with them (customer_segment_history's pre-hook).
 -#}
