@@ -19,29 +19,27 @@
 -- depends_on: {{ ref('int_segment_recompute_from') }}
 with
 
-segments as (
+recomputed as (
     select
         customer_key,
         as_of_date,
         scheme,
         segment,
         segment_detail,
-        segment_score,
-        cast(null as date) as kept_segment_since
+        segment_score
     from {{ ref('int_customer_segments_by_date') }}
     where as_of_date >= {{ cif.first_recomputed_date() }}
-    {% if is_incremental() %}
+),
 
-        union all
-
+{% if is_incremental() %}
+    -- each customer's and scheme's last row kept: the stay the recomputed dates continue
+    kept as (
         select
             kept.customer_key,
-            kept.as_of_date,
             kept.scheme,
+            kept.as_of_date,
             kept.segment,
-            kept.segment_detail,
-            kept.segment_score,
-            kept.segment_since as kept_segment_since
+            kept.segment_since
         from {{ this }} as kept
         inner join (
             select
@@ -54,45 +52,56 @@ segments as (
             group by scheme
         ) as last_kept
             on kept.scheme = last_kept.scheme and kept.as_of_date = last_kept.as_of_date
-    {% endif %}
-),
+    ),
+{% endif %}
 
+-- Windows over the recomputed rows only (one date on most nights); the first of each
+-- customer's scheme takes its predecessor from the kept row. Windowing kept and recomputed
+-- rows together sorted twice as many rows: at 1M customers 19 s of CPU against 14.5 s.
 compared as (
     select
         *,
-        lag(segment) over (partition by customer_key, scheme order by as_of_date) as previous_segment,
-        lag(as_of_date) over (partition by customer_key, scheme order by as_of_date) as previous_as_of_date
-    from segments
+        lag(segment) over by_date as previous_recomputed_segment,
+        lag(as_of_date) over by_date as previous_recomputed_date
+    from recomputed
+    window by_date as (partition by customer_key, scheme order by as_of_date)
+),
+
+continued as (
+    select
+        compared.customer_key,
+        compared.as_of_date,
+        compared.scheme,
+        compared.segment,
+        compared.segment_detail,
+        compared.segment_score,
+        {% if is_incremental() %}
+            case
+                when compared.previous_recomputed_date is null then kept.segment
+                else compared.previous_recomputed_segment
+            end as previous_segment,
+            coalesce(compared.previous_recomputed_date, kept.as_of_date) as previous_as_of_date,
+            kept.segment_since as kept_segment_since
+        {% else %}
+            compared.previous_recomputed_segment as previous_segment,
+            compared.previous_recomputed_date as previous_as_of_date,
+            cast(null as date) as kept_segment_since
+        {% endif %}
+    from compared
+    {% if is_incremental() %}
+        left join kept
+            on compared.customer_key = kept.customer_key and compared.scheme = kept.scheme
+    {% endif %}
 ),
 
 spells as (
     select
         *,
-        -- the date the stay in the segment began: a kept row's own, or this date on a change
+        -- the date a stay in a segment began, on the row where it began
         case
-            when kept_segment_since is not null then kept_segment_since
             when previous_segment is null or previous_segment <> segment then as_of_date
         end as spell_start
-    from compared
-),
-
-dated as (
-    select
-        customer_key,
-        as_of_date,
-        scheme,
-        segment,
-        segment_detail,
-        segment_score,
-        previous_segment,
-        previous_as_of_date,
-        kept_segment_since,
-        coalesce(previous_segment is not null and previous_segment <> segment, false) as is_change,
-        -- dates only grow within a scheme, so the latest start so far is the current stay's
-        max(spell_start) over (
-            partition by customer_key, scheme order by as_of_date rows between unbounded preceding and current row
-        ) as segment_since
-    from spells
+    from continued
 )
 
 select
@@ -104,10 +113,15 @@ select
     segment_score,
     previous_segment,
     previous_as_of_date,
-    is_change,
-    segment_since
-from dated
--- the kept rows only carry the stay on: they are in the table already
-where kept_segment_since is null
+    coalesce(previous_segment is not null and previous_segment <> segment, false) as is_change,
+    -- dates only grow within a scheme, so the latest start so far is the current stay's; no
+    -- start among the recomputed rows yet: the kept row's stay goes on
+    coalesce(
+        max(spell_start) over (
+            partition by customer_key, scheme order by as_of_date rows between unbounded preceding and current row
+        ),
+        kept_segment_since
+    ) as segment_since
+from spells
 -- clustered by customer: looking up one customer (the frontline) reads only its row groups
 order by customer_key, scheme, as_of_date
