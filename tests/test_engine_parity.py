@@ -131,4 +131,4 @@ def test_every_dbt_data_test_passes_on_spark(spark_build, dbt_manifest):
     passed them on DuckDB)."""
     nodes = json.loads(dbt_manifest.read_text())["nodes"].values()
     data_tests = sum(node["resource_type"] == "test" for node in nodes)
-    assert spark_build.tests_passed == data_tests >= 100
+    assert spark_build.tests_passed == data_tests >= 90
