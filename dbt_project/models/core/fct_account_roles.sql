@@ -6,8 +6,10 @@
 -#}
 with
 
+-- the holders of every source, as identity resolution reads them (a table: the staging view
+-- would rank every raw row again)
 holders as (
-    select * from {{ ref('stg_branch__account_holders') }}
+    select * from {{ ref('int_account_holders_unioned') }}
 ),
 
 accounts as (
