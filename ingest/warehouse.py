@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -69,7 +69,7 @@ def drop_derived_relations(con: duckdb.DuckDBPyConnection, keep: Iterable[str] =
     return dropped
 
 
-def drop_primary_keys(con: duckdb.DuckDBPyConnection, schema: str, tables: Iterable[str]) -> None:
+def drop_primary_keys(con: duckdb.DuckDBPyConnection, schema: str, tables: Collection[str]) -> None:
     """Rebuild those of `tables` that have a primary key without it (DuckDB cannot drop one).
     For tables written whole by one writer that guarantees the key itself: an ART index costs
     each insert a lookup per row and grows with the table (warehouses made before)."""

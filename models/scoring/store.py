@@ -76,8 +76,8 @@ def write_scores(
     """Replace the as-of date's scores and this run's model rows (and fitted model artifacts,
     stored in the warehouse so that they are published and rolled back with it), in one
     transaction."""
-    if scores["customer_key"].duplicated().any():
-        repeated = scores.loc[scores["customer_key"].duplicated(), "customer_key"].head(5).tolist()
+    repeated = scores.loc[scores["customer_key"].duplicated(), "customer_key"].head(5).tolist()
+    if repeated:
         raise ValueError(f"scores repeat customers {repeated}: one row per customer and date")
     con.register("new_scores", scores)
     con.register("new_runs", runs)
