@@ -34,11 +34,15 @@ activity as (
     from {{ ref('fct_interactions') }}
 ),
 
+-- one pass over the activity: per channel, then per customer from the channels
 channel_use as (
     select
         customer_key,
         channel,
         count(*) as touches,
+        min(occurred_at) as first_activity_at,
+        max(occurred_at) as last_activity_at,
+        sum(case when amount > 0 then amount else 0 end) as spend,
         row_number() over (partition by customer_key order by count(*) desc, channel) as channel_rank
     from activity
     group by customer_key, channel
@@ -49,18 +53,11 @@ channels as (
         customer_key,
         count(*) as channels_used,
         {{ dbt.listagg("channel", "', '", "order by channel") }} as channel_list,
-        max(case when channel_rank = 1 then channel end) as preferred_channel
+        max(case when channel_rank = 1 then channel end) as preferred_channel,
+        min(first_activity_at) as first_activity_at,
+        max(last_activity_at) as last_activity_at,
+        sum(spend) as lifetime_spend
     from channel_use
-    group by customer_key
-),
-
-activity_summary as (
-    select
-        customer_key,
-        min(occurred_at) as first_activity_at,
-        max(occurred_at) as last_activity_at,
-        sum(case when amount > 0 then amount else 0 end) as lifetime_spend
-    from activity
     group by customer_key
 ),
 
@@ -113,6 +110,15 @@ account_roles as (
     group by customer_key
 ),
 
+-- Ranked apart from the wide rows: a window over the whole table sorts what it carries.
+clv_ranks as (
+    select
+        customers.customer_key,
+        percent_rank() over (order by coalesce(scores.clv_net_36m, 0)) as clv_percentile
+    from customers
+    left join scores on customers.customer_key = scores.customer_key
+),
+
 -- Payers of an account that another customer owns (or owns jointly).
 paying_for_others as (
     select distinct payers.customer_key
@@ -146,9 +152,9 @@ valued as (
         coalesce(channels.channels_used, 0) as channels_used,
         channels.channel_list,
         channels.preferred_channel,
-        activity_summary.first_activity_at,
-        activity_summary.last_activity_at,
-        cast(coalesce(activity_summary.lifetime_spend, 0) as decimal(38, 2)) as lifetime_spend,
+        channels.first_activity_at,
+        channels.last_activity_at,
+        cast(coalesce(channels.lifetime_spend, 0) as decimal(38, 2)) as lifetime_spend,
         coalesce(complaints.complaints, 0) as complaints,
         coalesce(complaints.unresolved_complaints, 0) as unresolved_complaints,
         coalesce(account_roles.accounts_owned, 0) as accounts_owned,
@@ -169,13 +175,12 @@ valued as (
         scores.clv_gross_36m_p05,
         scores.clv_gross_36m_p95,
         scores.clv_net_36m,
-        percent_rank() over (order by coalesce(scores.clv_net_36m, 0)) as clv_percentile,
+        clv_ranks.clv_percentile,
         coalesce(value_tiers.value_segment, 'prospect') as value_segment,
         key_accounts.customer_key is not null as is_key_account
     from customers
     left join identifiers on customers.customer_key = identifiers.customer_key
     left join channels on customers.customer_key = channels.customer_key
-    left join activity_summary on customers.customer_key = activity_summary.customer_key
     left join complaints on customers.customer_key = complaints.customer_key
     left join scores on customers.customer_key = scores.customer_key
     left join households on customers.customer_key = households.customer_key
@@ -183,6 +188,7 @@ valued as (
     left join key_accounts on customers.customer_key = key_accounts.customer_key
     left join account_roles on customers.customer_key = account_roles.customer_key
     left join paying_for_others on customers.customer_key = paying_for_others.customer_key
+    left join clv_ranks on customers.customer_key = clv_ranks.customer_key
 )
 
 select
