@@ -60,16 +60,23 @@ activity as (
     union all
     select customer_key, day, channel from ix where is_engagement
 ),
+-- Days and channels are counted from one row per customer and day (and channel), not with
+-- count(distinct ...): DuckDB hashes each distinct aggregate apart, and at 1M customers the
+-- five of them took 4 of this query's 15 s of CPU.
+purchase_days as (
+    select
+        customer_key,
+        count(*) as purchase_days,
+        count(*) filter (where day > $cut - $w) as purchase_days_recent,
+        count(*) filter (where day <= $cut - $w and day > $cut - 2 * $w) as purchase_days_prior
+    from (select distinct customer_key, day from tx where amount >= 0)
+    group by customer_key
+),
 tx_features as (
     select
         customer_key,
         date_diff('day', min(day), $cut) as tenure_days,
         date_diff('day', max(day) filter (where amount >= 0), $cut) as days_since_purchase,
-        count(distinct day) filter (where amount >= 0) as purchase_days,
-        count(distinct day) filter (where amount >= 0 and day > $cut - $w) as purchase_days_recent,
-        count(distinct day) filter (
-            where amount >= 0 and day <= $cut - $w and day > $cut - 2 * $w
-        ) as purchase_days_prior,
         coalesce(sum(amount) filter (where amount >= 0 and day > $cut - $w), 0) as spend_recent,
         coalesce(sum(amount) filter (
             where amount >= 0 and day <= $cut - $w and day > $cut - 2 * $w
@@ -79,16 +86,23 @@ tx_features as (
     from tx
     group by customer_key
 ),
+channel_days as (
+    select
+        customer_key,
+        channel,
+        max(day) as last_day,
+        bool_or(day <= $cut - $w and day > $cut - 2 * $w) as in_prior
+    from activity
+    group by customer_key, channel
+),
 channel_features as (
     select
         customer_key,
-        count(distinct channel) as channels_ever,
-        count(distinct channel) filter (where day > $cut - $w) as channels_recent,
-        count(distinct channel) filter (
-            where day <= $cut - $w and day > $cut - 2 * $w
-        ) as channels_prior,
-        date_diff('day', max(day), $cut) as days_since_activity
-    from activity
+        count(*) as channels_ever,
+        count(*) filter (where last_day > $cut - $w) as channels_recent,
+        count(*) filter (where in_prior) as channels_prior,
+        date_diff('day', max(last_day), $cut) as days_since_activity
+    from channel_days
     group by customer_key
 ),
 ix_features as (
@@ -113,7 +127,9 @@ ix_features as (
     group by customer_key
 )
 select
-    t.*,
+    t.customer_key, t.tenure_days, t.days_since_purchase,
+    p.purchase_days, p.purchase_days_recent, p.purchase_days_prior,
+    t.spend_recent, t.spend_prior, t.avg_order_value, t.refunds,
     c.channels_ever, c.channels_recent, c.channels_prior, c.days_since_activity,
     coalesce(i.engagements_recent, 0) as engagements_recent,
     coalesce(i.engagements_prior, 0) as engagements_prior,
@@ -125,9 +141,9 @@ select
     i.worst_complaint_satisfaction,
     i.satisfaction_year
 from tx_features as t
+inner join purchase_days as p using (customer_key)
 left join channel_features as c using (customer_key)
 left join ix_features as i using (customer_key)
-where t.purchase_days > 0
 """
 
 # Households leave together (older couples in the demo, a family moving away in life): the

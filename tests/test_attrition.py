@@ -183,6 +183,28 @@ def test_features_see_complaints_and_decline_only_up_to_the_cut():
     assert labels(con, dt.date(2024, 7, 15), 180, f.index).to_dict() == {1: 0, 2: 0}
 
 
+def test_purchase_days_and_channels_count_days_not_transactions():
+    """Two purchases on one day are one purchase day; a refund's day is none; a channel used
+    on several days in a window counts once."""
+    con = warehouse(
+        [
+            (1, dt.date(2024, 9, 1), 10, "web"),
+            (1, dt.date(2024, 9, 1), 30, "web"),
+            (1, dt.date(2024, 9, 5), -10, "web"),  # a refund
+            (1, dt.date(2024, 9, 9), 20, "web"),
+            (1, dt.date(2024, 3, 1), 40, "app"),
+            (1, dt.date(2024, 3, 2), 40, "app"),
+        ],
+        [],
+    )
+    f = features(con, dt.date(2024, 9, 30), 180)
+    assert f.loc[1, "purchase_days"] == 4 and f.loc[1, "purchase_days_recent"] == 2
+    assert f.loc[1, "purchase_days_prior"] == 2 and f.loc[1, "refunds"] == 1
+    assert f.loc[1, "avg_order_value"] == 28  # (10 + 30 + 20 + 40 + 40) / 5 purchases
+    assert f.loc[1, "channels_ever"] == 2 and f.loc[1, "channels_recent"] == 1
+    assert f.loc[1, "channels_prior"] == 1 and f.loc[1, "days_since_activity"] == 21
+
+
 def test_short_history_falls_back_to_p_alive_with_a_warning():
     tx, ix, _ = simulate(n=400, seed=3)
     con = warehouse(tx, ix)
