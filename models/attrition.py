@@ -239,10 +239,12 @@ def btyd_outputs(
     horizon_days: int,
     time_unit_days: float = 1.0,
     bgnbd: FittedModel | None = None,
+    rfm: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """P(alive), expected purchases and P(no purchase) over the horizon from a BG/NBD fitted
-    at `cut`, or from the stored `bgnbd` given (NaN where it cannot be fitted)."""
-    rfm = rfm_summary(con, cut, time_unit_days)
+    at `cut`, or from the stored `bgnbd` given (NaN where it cannot be fitted); `rfm` is
+    rfm_summary at `cut` where the caller has it."""
+    rfm = rfm_summary(con, cut, time_unit_days) if rfm is None else rfm
     out = pd.DataFrame(index=rfm.index, columns=BTYD, dtype=float)
     try:
         model = bgnbd or fit_purchase_model(rfm, "bgnbd")
@@ -261,6 +263,7 @@ def features(
     horizon_days: int,
     time_unit_days: float = 1.0,
     bgnbd: FittedModel | None = None,
+    rfm: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Behaviour features per customer with a purchase on or before `cut` (nothing after);
     the BTYD features from `bgnbd` where given (a stored fit), else from a fit at `cut`."""
@@ -269,7 +272,7 @@ def features(
     df["spend_trend"] = (df.spend_recent - df.spend_prior) / (df.spend_prior + df.spend_recent + 1)
     df["channel_dropoff"] = df.channels_prior - df.channels_recent
     df["engaged_since_purchase"] = (df.days_since_engagement < df.days_since_purchase).astype(float)
-    btyd = btyd_outputs(con, cut, horizon_days, time_unit_days, bgnbd)
+    btyd = btyd_outputs(con, cut, horizon_days, time_unit_days, bgnbd, rfm)
     df = df.join(_household(con, cut)).join(btyd)
     df = df[NUMERIC].astype(float).sort_index()
     # A feature with no value at all (e.g. no interactions landed yet) is a constant, not missing.
@@ -489,9 +492,11 @@ def stored_risk(
     time_unit_days: float,
     fitted: HistGradientBoostingClassifier | None,
     bgnbd: FittedModel | None,
+    rfm: pd.DataFrame | None = None,
 ) -> pd.Series:
     """Attrition risk at `as_of` from a stored classifier (None: the baseline 1 - P(alive)),
-    its BTYD features from the stored BG/NBD: nothing is fitted."""
-    x_now = features(con, as_of, horizon_days, time_unit_days, bgnbd)
+    its BTYD features from the stored BG/NBD: nothing is fitted. `rfm`: rfm_summary at
+    `as_of`, where the caller has it (at 1M customers about a second to compute again)."""
+    x_now = features(con, as_of, horizon_days, time_unit_days, bgnbd, rfm)
     risk = baseline_risk(x_now) if fitted is None else predict_risk(fitted, x_now)
     return pd.Series(risk, index=x_now.index)

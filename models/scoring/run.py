@@ -134,6 +134,7 @@ def _reuse(con, as_of, run_id, config: ScoringConfig, decision: Decision, result
             unit,
             stored.classifier,
             stored.model("bgnbd"),
+            rfm,
         )
         scores["attrition_risk"] = risk.reindex(scores.index).fillna(1.0 - scores.p_alive)
         if not flag(rows.loc["attrition_gbm"].selected):
