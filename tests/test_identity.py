@@ -346,3 +346,13 @@ def test_a_night_without_new_or_changed_records_skips_resolution(con):
     assert not changed.skipped and (changed.records, changed.customers) == (4, 2)
     forced = resolve_identities(con, dt.datetime(2025, 1, 4), force=True)
     assert not forced.skipped and forced.customers == 2
+    # the account holders are inputs too: one held, then the holding ended
+    con.execute(
+        "create table intermediate.int_account_holders_unioned as select * from (values "
+        "('crm', 'c0', 'A1', null::timestamp)) v(source_system, source_customer_id, account_id, "
+        "valid_to)"
+    )
+    assert not resolve_identities(con, dt.datetime(2025, 1, 5)).skipped
+    assert resolve_identities(con, dt.datetime(2025, 1, 6)).skipped
+    con.execute("update intermediate.int_account_holders_unioned set valid_to = '2025-01-06'")
+    assert not resolve_identities(con, dt.datetime(2025, 1, 7)).skipped

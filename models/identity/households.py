@@ -103,6 +103,17 @@ def load_holders(con: duckdb.DuckDBPyConnection, per_record: bool = False) -> pd
     return pd.DataFrame({c: [] for c in ["account_id", *columns]})
 
 
+def holders_fingerprint(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(rows, order-free hash) of the current holders per source record, hashed in SQL: read
+    into pandas and hashed there it took 2.5 s of every night at 1M customers (1.4M holders)."""
+    if not relation_exists(con, "intermediate", "int_account_holders_unioned"):
+        return 0, 0
+    rows, digest = con.execute(
+        f"select count(*), coalesce(sum(hash(h)), 0) from ({RECORD_HOLDERS_SQL}) h"
+    ).fetchall()[0]
+    return int(rows), int(digest)
+
+
 MEMBER_COLUMNS = ["customer_key", "surname", "postcode_key", "address_key", "email", "phone"]
 
 

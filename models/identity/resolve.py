@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from models.identity.households import load_holders, write_households
+from models.identity.households import holders_fingerprint, write_households
 from models.identity.keys import assign_stable_keys, write_key_lookup
 from models.identity.linking import link_records
 from models.identity.model import MODEL_VERSION
@@ -60,9 +60,8 @@ def input_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
     count, digest = con.execute(
         f"select count(*), bit_xor(hash(r)) from ({RECORDS_SQL}) r"
     ).fetchall()[0]
-    holders = load_holders(con, per_record=True)
-    held = int(pd.util.hash_pandas_object(holders, index=False).sum()) if len(holders) else 0
-    return f"v{MODEL_VERSION}:{count}:{digest}:{len(holders)}:{held}"
+    holders, held = holders_fingerprint(con)
+    return f"v{MODEL_VERSION}:{count}:{digest}:{holders}:{held}"
 
 
 def _unchanged(con: duckdb.DuckDBPyConnection, fingerprint: str) -> IdentityResult | None:
