@@ -22,12 +22,13 @@ from models.identity.tables import (
 )
 
 # The dbt model the household rules read besides the identity map (schema.model).
-DBT_INPUTS = ("intermediate.int_account_holders_unioned",)
+HOLDERS_TABLE = "intermediate.int_account_holders_unioned"
+DBT_INPUTS = (HOLDERS_TABLE,)
 
 # current holders of accounts (of every source that has them), per source record and customer
-RECORD_HOLDERS_SQL = """
+RECORD_HOLDERS_SQL = f"""
 select source_system, source_customer_id, account_id
-from intermediate.int_account_holders_unioned
+from {HOLDERS_TABLE}
 where valid_to is null
 """
 HOLDERS_SQL = f"""
@@ -93,11 +94,16 @@ def _rules_per_key(sides: pd.DataFrame) -> pd.Series:
     return mask.map(spelled)
 
 
+def _holders_built(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether dbt has built the holders' table yet (not before the first integration)."""
+    return relation_exists(con, *HOLDERS_TABLE.split("."))
+
+
 def load_holders(con: duckdb.DuckDBPyConnection, per_record: bool = False) -> pd.DataFrame:
     """Current account holders: (account_id, customer_key), or with `per_record` (source_system,
     source_customer_id, account_id); empty before the intermediate model exists. (Looked up,
     not tried: a failed query would abort the caller's transaction.)"""
-    if relation_exists(con, "intermediate", "int_account_holders_unioned"):
+    if _holders_built(con):
         return con.execute(RECORD_HOLDERS_SQL if per_record else HOLDERS_SQL).df()
     columns = ["source_system", "source_customer_id"] if per_record else ["customer_key"]
     return pd.DataFrame({c: [] for c in ["account_id", *columns]})
@@ -106,7 +112,7 @@ def load_holders(con: duckdb.DuckDBPyConnection, per_record: bool = False) -> pd
 def holders_fingerprint(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     """(rows, order-free hash) of the current holders per source record, hashed in SQL: read
     into pandas and hashed there it took 2.5 s of every night at 1M customers (1.4M holders)."""
-    if not relation_exists(con, "intermediate", "int_account_holders_unioned"):
+    if not _holders_built(con):
         return 0, 0
     rows, digest = con.execute(
         f"select count(*), coalesce(sum(hash(h)), 0) from ({RECORD_HOLDERS_SQL}) h"
