@@ -5,11 +5,17 @@ A run never writes the published warehouse in place. It works on a private copy
 with it in one `os.replace`. A run that crashes or is killed leaves the published warehouse
 exactly as it was; the next run starts again from it, so nothing is done twice. One run at a
 time holds the writer lock (`<name>.lock`).
+
+The version a publish replaces is kept as `<dir>/.work/<name>.previous`, and the next run makes
+its copy from it by rewriting only the blocks that differ from the published file: a night
+changes a small part of the file (16% of 5.3 GB at 1M customers), and writing a whole copy cost
+12-25 s there. This keeps a second copy of the warehouse on disk between runs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import fcntl
 import json
 import os
@@ -69,6 +75,8 @@ class WriterLock:
 
 
 WORKING_NAME = "cif.duckdb"
+# The unit of comparison when a copy is brought up to date: DuckDB's block size (256 KiB).
+BLOCK_BYTES = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,10 @@ class WorkingCopy:
     def _origin_file(self) -> Path:
         return self.folder / "origin.json"
 
+    @property
+    def previous(self) -> Path:
+        return previous_version(self.published)
+
     def begin(self) -> Path:
         """Copy the published warehouse (if any) into the working folder, once per run."""
         if self.path.exists():
@@ -105,7 +117,10 @@ class WorkingCopy:
                 connect(self.published).close()
             partial = self.path.with_name(self.path.name + ".partial")
             try:
-                shutil.copyfile(self.published, partial)
+                if self._take_previous(partial):
+                    copy_changed_blocks(self.published, partial)
+                else:
+                    shutil.copyfile(self.published, partial)
             except OSError:  # e.g. the disk is full: leave no half copy behind
                 partial.unlink(missing_ok=True)
                 raise
@@ -123,12 +138,57 @@ class WorkingCopy:
                 f"{self.published} changed while run {self.run_id} was working on its copy; "
                 "the run's results were not published. Run again."
             )
+        self._keep_previous()
         os.replace(self.path, self.published)
         shutil.rmtree(self.folder, ignore_errors=True)
         return self.published
 
+    def _take_previous(self, partial: Path) -> bool:
+        """Move the kept previous version to `partial`, if there is one to start from."""
+        try:
+            if os.path.samefile(self.previous, self.published):
+                # A publish stopped between its two renames: this is the published file itself.
+                self.previous.unlink()
+                return False
+            os.replace(self.previous, partial)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _keep_previous(self) -> None:
+        """Keep the published version (a hard link) for the next run to start from."""
+        if not self.published.exists():
+            return
+        link = self.previous.with_name(self.previous.name + ".tmp")
+        link.unlink(missing_ok=True)
+        try:
+            os.link(self.published, link)
+        except OSError:  # no hard links here: the next run copies the whole file
+            return
+        os.replace(link, self.previous)
+
     def discard(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def previous_version(published: Path) -> Path:
+    """Where the version before the published one is kept between runs."""
+    return published.parent / ".work" / (published.name + ".previous")
+
+
+def copy_changed_blocks(source: Path, target: Path, block: int = BLOCK_BYTES) -> int:
+    """Make `target` a byte-for-byte copy of `source`, writing only the blocks where the two
+    differ; returns the bytes written. Reading both files costs far less than writing one."""
+    written = offset = 0
+    with open(source, "rb", buffering=0) as src, open(target, "r+b", buffering=0) as dst:
+        while chunk := src.read(block):
+            if os.pread(dst.fileno(), len(chunk), offset) != chunk:
+                if os.pwrite(dst.fileno(), chunk, offset) != len(chunk):
+                    raise OSError(errno.ENOSPC, "short write (is the disk full?)", str(target))
+                written += len(chunk)
+            offset += len(chunk)
+        dst.truncate(offset)
+    return written
 
 
 def _fingerprint(path: Path) -> dict[str, float | int] | None:
@@ -139,12 +199,17 @@ def _fingerprint(path: Path) -> dict[str, float | int] | None:
 
 
 def clean_stale_work(published: Path, keep: str | None = None) -> list[Path]:
-    """Remove working copies left by runs that died (call while holding the writer lock)."""
+    """Remove working copies left by runs that died (call while holding the writer lock). When
+    no previous version is kept, a dead run's copy becomes it: any content will do to start
+    from, since the next copy rewrites every block that differs."""
     work = published.parent / ".work"
     removed: list[Path] = []
     if work.exists():
         for folder in work.iterdir():
-            if folder.name != keep:
+            if folder.is_dir() and folder.name != keep:
+                left = folder / WORKING_NAME
+                if left.exists() and not previous_version(published).exists():
+                    os.replace(left, previous_version(published))
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(folder)
     return removed

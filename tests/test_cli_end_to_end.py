@@ -371,7 +371,8 @@ def test_a_run_killed_midway_changes_nothing_and_the_next_run_finishes_the_work(
     assert query(
         wh, "select count(*) from raw.canonical__transactions where transaction_id = 'k1'"
     ) == [(1,)]
-    assert [p.name for p in work.iterdir()] == []  # the dead run's copy was cleaned up
+    # the dead run's copy was cleaned up; the version the last publish replaced is kept
+    assert [p.name for p in work.iterdir()] == ["cif.duckdb.previous"]
     # and the run history no longer shows the killed run as running
     from orchestration.instance import dagster_instance
     from orchestration.settings import CifSettings

@@ -1,4 +1,5 @@
 import datetime as dt
+import os
 
 import duckdb
 import pandas as pd
@@ -6,7 +7,13 @@ import pytest
 
 from ingest.warehouse import connection, drop_derived_relations, table_row_counts
 from models.scoring.store import ensure_scores_schema, write_scores
-from orchestration.warehouse import WarehouseBusyError, WorkingCopy, WriterLock, clean_stale_work
+from orchestration.warehouse import (
+    WarehouseBusyError,
+    WorkingCopy,
+    WriterLock,
+    clean_stale_work,
+    copy_changed_blocks,
+)
 
 
 def test_a_second_writer_is_refused_at_once_with_a_clear_message(tmp_path):
@@ -58,6 +65,79 @@ def test_stale_working_copies_are_cleaned(tmp_path):
     removed = clean_stale_work(wh, keep="current")
     assert [p.name for p in removed] == ["old"]
     assert WorkingCopy(wh, "current").path.parent.exists()
+
+
+@pytest.mark.parametrize("target_size", [0, 10, 4096 * 3, 4096 * 3 + 7, 4096 * 9])
+def test_a_copy_brought_up_to_date_equals_the_source_and_writes_only_changed_blocks(
+    tmp_path, target_size
+):
+    source = bytes(i * 7 % 251 for i in range(4096 * 5 + 123))  # 5 whole blocks and a tail
+    target = bytearray(source[:target_size].ljust(target_size, b"x"))
+    if target_size > 4096 * 2:
+        target[4096 * 2 + 5] ^= 0xFF  # one changed byte in the third block
+    (tmp_path / "src").write_bytes(source)
+    (tmp_path / "dst").write_bytes(bytes(target))
+    written = copy_changed_blocks(tmp_path / "src", tmp_path / "dst", block=4096)
+    assert (tmp_path / "dst").read_bytes() == source
+    blocks = [source[i : i + 4096] for i in range(0, len(source), 4096)]
+    starts = range(0, len(source), 4096)
+    old = [bytes(target[i : i + len(b)]) for i, b in zip(starts, blocks, strict=True)]
+    assert written == sum(len(b) for b, o in zip(blocks, old, strict=True) if b != o)
+    if target_size == 4096 * 9:  # longer, and equal but for the third block: it alone written
+        assert written == 4096
+
+
+def _rows(wh) -> list[int]:
+    with connection(wh, read_only=True) as con:
+        return sorted(r[0] for r in con.execute("select v from t").fetchall())
+
+
+def test_a_run_starts_from_the_previous_version_and_publishes_the_same_result(tmp_path):
+    wh = tmp_path / "cif.duckdb"
+    with connection(wh) as con:
+        con.execute("create table t as select range as v from range(50000)")
+    first = WorkingCopy(wh, "night-1")
+    with connection(first.begin()) as con:
+        con.execute("delete from t where v % 3 = 0")
+    first.publish()
+    assert first.previous.exists() and not first.previous.samefile(wh)  # the version replaced
+
+    second = WorkingCopy(wh, "night-2")
+    with connection(second.begin()) as con:  # made from the previous version's blocks
+        assert con.execute("select count(*), sum(v) from t").fetchone() == (
+            33333,
+            sum(v for v in range(50000) if v % 3),
+        )
+        con.execute("insert into t values (-1)")
+    assert not second.previous.exists()  # taken for the copy
+    assert -1 not in _rows(wh)
+    second.publish()
+    assert _rows(wh)[0] == -1 and len(_rows(wh)) == 33334
+
+
+def test_a_publish_stopped_between_its_renames_never_lets_a_run_write_the_published_file(tmp_path):
+    wh = tmp_path / "cif.duckdb"
+    with connection(wh) as con:
+        con.execute("create table t as select 1 as v")
+    work = WorkingCopy(wh, "r1")
+    work.previous.parent.mkdir(parents=True)
+    os.link(wh, work.previous)  # kept, but the working copy never replaced the published file
+    with connection(work.begin()) as con:
+        con.execute("insert into t values (2)")
+    assert _rows(wh) == [1]
+    assert not work.previous.exists()
+
+
+def test_a_dead_runs_copy_becomes_the_previous_version(tmp_path):
+    wh = tmp_path / "cif.duckdb"
+    with connection(wh) as con:
+        con.execute("create table t as select 1 as v")
+    with connection(WorkingCopy(wh, "dead").begin()) as con:
+        con.execute("insert into t values (2)")
+    clean_stale_work(wh, keep="next")
+    next_run = WorkingCopy(wh, "next")
+    assert next_run.previous.exists()
+    assert _rows(next_run.begin()) == [1]  # its blocks that differed were rewritten
 
 
 def test_a_full_rebuild_drops_what_dbt_derives_and_keeps_the_rest(tmp_path):
