@@ -137,14 +137,16 @@ select
     l.referenced_source_system, l.referenced_customer_id
 from first_seen f
 left join latest l using (source_system, source_customer_id)
-order by f.source_system, f.source_customer_id
 """
+# In a stable order for resolution. The input fingerprint hashes the rows without it: sorting
+# 3M records took 2 of its 5 s at 1M customers.
+ORDERED_RECORDS_SQL = RECORDS_SQL + "order by f.source_system, f.source_customer_id\n"
 
 
 def load_records(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Every source record to resolve, one row each, with matching features (see RECORDS_SQL):
     names, street and postcode as ASCII keys, phone numbers in E.164 with their kind."""
-    records = read_frame(con, RECORDS_SQL, types_mapper={pa.int32(): pd.Int32Dtype()}.get)
+    records = read_frame(con, ORDERED_RECORDS_SQL, types_mapper={pa.int32(): pd.Int32Dtype()}.get)
     records["given_raw"] = ascii_key(records.first_name, "[^a-z]")
     records["given"] = standard_given(records["given_raw"])
     records["surname"] = ascii_key(records.last_name, "[^a-z]")
