@@ -87,15 +87,21 @@ def test_a_copy_brought_up_to_date_equals_the_source_and_writes_only_changed_blo
         assert written == 4096
 
 
+def _warehouse(tmp_path, rows: str = "select 1 as v"):
+    """A published warehouse with one table `t` of `rows`."""
+    wh = tmp_path / "cif.duckdb"
+    with connection(wh) as con:
+        con.execute(f"create table t as {rows}")
+    return wh
+
+
 def _rows(wh) -> list[int]:
     with connection(wh, read_only=True) as con:
         return sorted(r[0] for r in con.execute("select v from t").fetchall())
 
 
 def test_a_run_starts_from_the_previous_version_and_publishes_the_same_result(tmp_path):
-    wh = tmp_path / "cif.duckdb"
-    with connection(wh) as con:
-        con.execute("create table t as select range as v from range(50000)")
+    wh = _warehouse(tmp_path, "select range as v from range(50000)")
     first = WorkingCopy(wh, "night-1")
     with connection(first.begin()) as con:
         con.execute("delete from t where v % 3 = 0")
@@ -116,9 +122,7 @@ def test_a_run_starts_from_the_previous_version_and_publishes_the_same_result(tm
 
 
 def test_a_publish_stopped_between_its_renames_never_lets_a_run_write_the_published_file(tmp_path):
-    wh = tmp_path / "cif.duckdb"
-    with connection(wh) as con:
-        con.execute("create table t as select 1 as v")
+    wh = _warehouse(tmp_path)
     work = WorkingCopy(wh, "r1")
     work.previous.parent.mkdir(parents=True)
     os.link(wh, work.previous)  # kept, but the working copy never replaced the published file
@@ -129,9 +133,7 @@ def test_a_publish_stopped_between_its_renames_never_lets_a_run_write_the_publis
 
 
 def test_a_dead_runs_copy_becomes_the_previous_version(tmp_path):
-    wh = tmp_path / "cif.duckdb"
-    with connection(wh) as con:
-        con.execute("create table t as select 1 as v")
+    wh = _warehouse(tmp_path)
     with connection(WorkingCopy(wh, "dead").begin()) as con:
         con.execute("insert into t values (2)")
     clean_stale_work(wh, keep="next")
