@@ -312,7 +312,9 @@ def train(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, seed: int = 42)
     settings = linker.misc.save_model_to_json()
     prior = settings.get("probability_two_random_records_match") or 0.0
     _fill_unobserved_u(settings, min(U_MAX_PAIRS, len(records) * (len(records) - 1) / 2))
-    linker = Linker(sdf, settings, log_level=None)
+    # Splink's check of the settings' columns against the frame (it only warns) ran on the first
+    # linker; those below change parameters only (each check took about 50 ms of training).
+    linker = Linker(sdf, settings, log_level=None, validate_settings=False)
     for fields in EM_BLOCKS:
         if _blocked_pairs(records, fields) >= MIN_EM_PAIRS:
             rule = " and ".join(f"l.{f} = r.{f}" for f in fields)
@@ -325,7 +327,7 @@ def train(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, seed: int = 42)
                 # a block where every pair agrees on everything (80 records of one name and
                 # postcode) drives the in-block prior to 1 and Splink to a math domain error:
                 # that round teaches nothing, the model stays as it was before it
-                linker = Linker(sdf, before, log_level=None)
+                linker = Linker(sdf, before, log_level=None, validate_settings=False)
     settings = linker.misc.save_model_to_json()
     _estimate_m_from_rules(db, sdf, records, settings)
     _keep_declared_share(settings)
@@ -408,7 +410,7 @@ def _estimate_m_from_rules(db, frame, records: pd.DataFrame, settings: dict) -> 
         if len(subset) < MIN_LABEL_PAIRS:
             continue
         # a fresh linker each time: Splink averages the m values of successive estimates
-        fresh = Linker(frame, base_settings(), log_level=None)
+        fresh = Linker(frame, base_settings(), log_level=None, validate_settings=False)
         fresh.training.estimate_m_from_pairwise_labels(db.register(subset.reset_index(drop=True)))
         estimated = next(
             c
