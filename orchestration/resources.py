@@ -109,7 +109,7 @@ class CifResource(dg.ConfigurableResource):
         claim_warehouse(self.published_path, run_id, clean=self.publishes(context))
         if not self.publishes(context):
             return self.published_path
-        return WorkingCopy(self.published_path, run_id).begin()
+        return WorkingCopy(self.published_path, run_id).begin(on_copy=context.log.info)
 
     @contextlib.contextmanager
     def connect(

@@ -20,6 +20,8 @@ import fcntl
 import json
 import os
 import shutil
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,8 +106,9 @@ class WorkingCopy:
     def previous(self) -> Path:
         return previous_version(self.published)
 
-    def begin(self) -> Path:
-        """Copy the published warehouse (if any) into the working folder, once per run."""
+    def begin(self, on_copy: Callable[[str], None] | None = None) -> Path:
+        """Copy the published warehouse (if any) into the working folder, once per run;
+        `on_copy` is told how the copy was made (for the run's log)."""
         if self.path.exists():
             return self.path
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -115,18 +118,27 @@ class WorkingCopy:
             if wal.exists():
                 # A writer died before its checkpoint: let DuckDB replay the log first.
                 connect(self.published).close()
+            started = time.perf_counter()
             partial = self.path.with_name(self.path.name + ".partial")
             try:
-                if self._take_previous(partial):
-                    copy_changed_blocks(self.published, partial)
-                else:
-                    shutil.copyfile(self.published, partial)
+                how = self._copy_into(partial)
             except OSError:  # e.g. the disk is full: leave no half copy behind
                 partial.unlink(missing_ok=True)
                 raise
             os.replace(partial, self.path)
+            if on_copy:
+                on_copy(f"working copy: {how} in {time.perf_counter() - started:.1f} s")
         self._origin_file.write_text(json.dumps(origin))
         return self.path
+
+    def _copy_into(self, partial: Path) -> str:
+        """Make `partial` a copy of the published file; says how."""
+        size = f"{self.published.stat().st_size / 1e9:.2f} GB"
+        if self._take_previous(partial):
+            written = copy_changed_blocks(self.published, partial)
+            return f"{written / 1e9:.2f} of {size} rewritten from the previous version"
+        shutil.copyfile(self.published, partial)
+        return f"the whole {size} copied (no previous version kept)"
 
     def publish(self) -> Path:
         """Atomically replace the published warehouse with this run's copy."""

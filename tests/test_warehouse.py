@@ -102,20 +102,23 @@ def _rows(wh) -> list[int]:
 
 def test_a_run_starts_from_the_previous_version_and_publishes_the_same_result(tmp_path):
     wh = _warehouse(tmp_path, "select range as v from range(50000)")
+    said: list[str] = []
     first = WorkingCopy(wh, "night-1")
-    with connection(first.begin()) as con:
+    with connection(first.begin(on_copy=said.append)) as con:
         con.execute("delete from t where v % 3 = 0")
     first.publish()
     assert first.previous.exists() and not first.previous.samefile(wh)  # the version replaced
 
     second = WorkingCopy(wh, "night-2")
-    with connection(second.begin()) as con:  # made from the previous version's blocks
+    with connection(second.begin(on_copy=said.append)) as con:  # from the previous version
         assert con.execute("select count(*), sum(v) from t").fetchone() == (
             33333,
             sum(v for v in range(50000) if v % 3),
         )
         con.execute("insert into t values (-1)")
     assert not second.previous.exists()  # taken for the copy
+    assert "whole" in said[0] and "no previous version kept" in said[0]
+    assert "rewritten from the previous version" in said[1]
     assert -1 not in _rows(wh)
     second.publish()
     assert _rows(wh)[0] == -1 and len(_rows(wh)) == 33334
