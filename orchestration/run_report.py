@@ -95,7 +95,7 @@ class RunReport:
     def where(self) -> WhereToLook:
         warehouse = self.settings.warehouse
         return WhereToLook(
-            warehouse, self.report_file, self.log_file, warehouse.parent / ".work" / self.run_id
+            warehouse, self.report_file, self.log_file, WorkingCopy(warehouse, self.run_id).folder
         )
 
     def explanation(self) -> str:

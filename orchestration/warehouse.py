@@ -90,7 +90,7 @@ class WorkingCopy:
 
     @property
     def folder(self) -> Path:
-        return self.published.parent / ".work" / self.run_id
+        return work_folder(self.published) / self.run_id
 
     @property
     def path(self) -> Path:
@@ -183,9 +183,14 @@ class WorkingCopy:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def work_folder(published: Path) -> Path:
+    """Where runs keep their working copies, and the previous version between runs."""
+    return published.parent / ".work"
+
+
 def previous_version(published: Path) -> Path:
     """Where the version before the published one is kept between runs."""
-    return published.parent / ".work" / (published.name + ".previous")
+    return work_folder(published) / (published.name + ".previous")
 
 
 def copy_changed_blocks(source: Path, target: Path, block: int = BLOCK_BYTES) -> int:
@@ -215,14 +220,14 @@ def clean_stale_work(published: Path, keep: str | None = None) -> list[Path]:
     """Remove working copies left by runs that died (call while holding the writer lock). When
     no previous version is kept, a dead run's copy becomes it: any content will do to start
     from, since the next copy rewrites every block that differs."""
-    work = published.parent / ".work"
+    work, previous = work_folder(published), previous_version(published)
     removed: list[Path] = []
     if work.exists():
         for folder in work.iterdir():
             if folder.is_dir() and folder.name != keep:
                 left = folder / WORKING_NAME
-                if left.exists() and not previous_version(published).exists():
-                    os.replace(left, previous_version(published))
+                if left.exists() and not previous.exists():
+                    os.replace(left, previous)
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(folder)
     return removed

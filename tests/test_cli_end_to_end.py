@@ -22,7 +22,7 @@ import pytest
 from frontline.service import Frontline
 from ingest.privacy import pii_columns, pseudonym_key
 from orchestration.dbt_project import MANIFEST
-from orchestration.warehouse import WriterLock
+from orchestration.warehouse import WriterLock, previous_version, work_folder
 from tests.helpers import (
     ARTIFACTS,
     DEMO_END,
@@ -354,7 +354,7 @@ def test_a_run_killed_midway_changes_nothing_and_the_next_run_finishes_the_work(
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    work = root / "warehouse" / ".work"
+    work = work_folder(wh)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list(work.glob("*/cif.duckdb")):
         time.sleep(0.2)
@@ -372,7 +372,7 @@ def test_a_run_killed_midway_changes_nothing_and_the_next_run_finishes_the_work(
         wh, "select count(*) from raw.canonical__transactions where transaction_id = 'k1'"
     ) == [(1,)]
     # the dead run's copy was cleaned up; the version the last publish replaced is kept
-    assert [p.name for p in work.iterdir()] == ["cif.duckdb.previous"]
+    assert [p.name for p in work.iterdir()] == [previous_version(wh).name]
     # and the run history no longer shows the killed run as running
     from orchestration.instance import dagster_instance
     from orchestration.settings import CifSettings
