@@ -249,6 +249,7 @@ def marts_export(context: dg.AssetExecutionContext, cif: CifResource) -> dg.Mate
         cif.as_of_date,
         context.run.run_id,
         checks=_checks_of_run(context),
+        memory_limit=cif.memory_limit,
     )
     return dg.MaterializeResult(
         metadata={

@@ -247,6 +247,7 @@ def export(
             include_pii=include_pii,
             file_format=file_format,
             role=settings.role,
+            memory_limit=settings.memory_limit,
         )
     except AccessDenied as exc:
         err.print(f"[red]{exc}.[/red] Set CIF_ROLE=agent or admin if you are one.")

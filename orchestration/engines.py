@@ -71,7 +71,7 @@ def build_warehouse(settings: CifSettings, run_id: str = "engine-build") -> Buil
     home = settings.warehouse if settings.engine == "duckdb" else spark_home(settings.warehouse)
     result = BuildResult(engine=settings.engine, home=home)
     timer = _Timer(result)
-    with connection(settings.warehouse) as con:
+    with connection(settings.warehouse, memory_limit=settings.memory_limit) as con:
         loaded = timer.step("ingest", lambda: load_landing(con, settings.landing))
         result.files_loaded = sum(r.status == "loaded" for r in loaded)
         write_run_context(con, settings.as_of, settings.as_known_at)
@@ -161,7 +161,9 @@ class SparkEngine:
     def share_raw(self) -> None:
         from ingest import spark
 
-        with connection(self.settings.warehouse, read_only=True) as con:
+        with connection(
+            self.settings.warehouse, read_only=True, memory_limit=self.settings.memory_limit
+        ) as con:
             spark.share_raw_layer(con, self.session, self.home)
 
     def build(self, tag: str) -> int:
@@ -186,7 +188,7 @@ class SparkEngine:
         from ingest import spark
 
         exchange = self.home / "exchange"
-        with connection(self.settings.warehouse) as con:
+        with connection(self.settings.warehouse, memory_limit=self.settings.memory_limit) as con:
             spark.spark_to_duckdb(self.session, con, inputs, exchange)
             step(con)
             spark.duckdb_to_spark(con, self.session, outputs, exchange)

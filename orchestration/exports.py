@@ -21,16 +21,19 @@ def export_published(
     file_format: str = "parquet",
     checks: list[dict] | None = None,
     role: str = DEFAULT_ROLE,
+    memory_limit: str | None = None,
 ) -> ExportResult:
     """Export the marts of a published warehouse: an analyst's view (personal data
     pseudonymised or generalised), or with `include_pii` the role's own view (refused to
     analysts: ingest.privacy.AccessDenied). Without `as_of` or `checks`, the published run's
     (meta.publications) are used: the export is named after the data's date, not today's. The
-    manifest names the published run (the data's lineage); `export_id` names the folder."""
+    manifest names the published run (the data's lineage); `export_id` names the folder.
+    `memory_limit` bounds DuckDB (CIF_MEMORY_LIMIT): unbounded, it takes up to 80% of the machine,
+    and at 1M customers the segment history's export alone reached 6.7 GB (3.0 GB under 4.7 GB)."""
     shown_to = export_role(role, include_pii)
     if not MANIFEST.exists():
         prepare_manifest()
-    with connection(warehouse, read_only=True) as con:
+    with connection(warehouse, read_only=True, memory_limit=memory_limit) as con:
         published = latest_publication(con)
         if as_of is None:
             as_of = published["as_of"] if published else dt.date.today()

@@ -80,3 +80,29 @@ def test_the_memory_limit_reaches_duckdb_in_the_python_steps_and_in_dbt(tmp_path
 
     with pytest.raises(ValueError, match="CIF_MEMORY_LIMIT must be a size"):
         CifSettings.load({"CIF_MEMORY_LIMIT": "lots"})
+
+
+def test_the_memory_limit_reaches_the_export(tmp_path, dbt_manifest):
+    """The export reads the whole warehouse: it is bounded like the night's other steps (a
+    limit too small to write one mart fails, one large enough writes it)."""
+    import duckdb
+
+    from ingest.warehouse import connection
+    from orchestration.exports import export_published
+
+    warehouse = tmp_path / "cif.duckdb"
+    with connection(warehouse) as con:
+        con.execute("create schema marts")
+        con.execute(
+            "create table marts.wide as "
+            "select range as id, md5(cast(range as varchar)) as digest from range(300000)"
+        )
+
+    def export(limit: str):
+        return export_published(
+            warehouse, tmp_path / "exports", dt.date(2025, 6, 30), "t", memory_limit=limit
+        )
+
+    with pytest.raises(duckdb.OutOfMemoryException):
+        export("1MB")
+    assert export("256MB").tables == {"wide": 300000}
