@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 import resource
 import tempfile
 import time
@@ -29,9 +30,12 @@ END = dt.date(2025, 6, 30)
 
 
 def land_one_day(landing: Path, day: dt.date, share: float = 0.01) -> int:
-    """A branch transactions file for `day`, in the branch's own layout, for existing customers."""
+    """A branch transactions file for `day`, in the branch's own layout, for existing customers:
+    `share` of the generator's newest (quarterly) file, about a day's transactions. Days landed
+    before are not sampled: 1% of a day is a handful of rows, and two days on, none."""
     files = sorted((landing / "branch" / "transactions").glob("*.csv"))
-    recent = pd.read_csv(files[-1], sep=";", dtype=str)
+    generated = [f for f in files if not re.fullmatch(r"txn_\d{8}", f.stem)]
+    recent = pd.read_csv(generated[-1], sep=";", dtype=str)
     new = recent.sample(frac=share, random_state=1).copy()
     new["TXN_REF"] = [f"D{day:%Y%m%d}{i:07d}" for i in range(len(new))]
     new["BOOK_DT"] = day.strftime("%d.%m.%Y")
