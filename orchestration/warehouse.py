@@ -22,6 +22,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,19 +194,33 @@ def previous_version(published: Path) -> Path:
     return work_folder(published) / (published.name + ".previous")
 
 
-def copy_changed_blocks(source: Path, target: Path, block: int = BLOCK_BYTES) -> int:
+def copy_changed_blocks(
+    source: Path, target: Path, block: int = BLOCK_BYTES, readers: int = 2
+) -> int:
     """Make `target` a byte-for-byte copy of `source`, writing only the blocks where the two
     differ; returns the bytes written. Reading both files costs less than writing one: at 1M
-    customers 4 s from the page cache, 6-10 s from disk, against 14-20 s for a whole copy."""
-    written = offset = 0
+    customers (6.8 GB) 4 s from the page cache, against 14-20 s for a whole copy. From disk it
+    took 9-22 s; two readers, each on its half of the file, because the disk serves concurrent
+    reads faster than one stream (reading both files: 18 s with one reader, 12 s with two)."""
+    size = source.stat().st_size
+    with open(target, "r+b") as dst:
+        dst.truncate(size)  # a longer target is cut; a shorter one's new tail is compared too
+    blocks = -(-size // block)
+    per_reader = max(1, -(-blocks // readers)) * block
+    spans = [(start, min(size, start + per_reader)) for start in range(0, size, per_reader)]
+    with ThreadPoolExecutor(readers) as pool:
+        return sum(pool.map(lambda span: _copy_changed_span(source, target, *span, block), spans))
+
+
+def _copy_changed_span(source: Path, target: Path, start: int, end: int, block: int) -> int:
+    written = 0
     with open(source, "rb", buffering=0) as src, open(target, "r+b", buffering=0) as dst:
-        while chunk := src.read(block):
+        for offset in range(start, end, block):
+            chunk = os.pread(src.fileno(), min(block, end - offset), offset)
             if os.pread(dst.fileno(), len(chunk), offset) != chunk:
                 if os.pwrite(dst.fileno(), chunk, offset) != len(chunk):
                     raise OSError(errno.ENOSPC, "short write (is the disk full?)", str(target))
                 written += len(chunk)
-            offset += len(chunk)
-        dst.truncate(offset)
     return written
 
 
