@@ -107,7 +107,7 @@ def _build_copy(wh, root, as_of, full_refresh):
     from orchestration.dbt_project import build_layer
 
     copy = root / "cif.duckdb"
-    root.mkdir()
+    root.mkdir(parents=True)
     shutil.copy(wh, copy)
     for tag in LAYERS:
         build_layer(copy, as_of, tag, root / "target" / tag, full_refresh=full_refresh)
@@ -228,32 +228,32 @@ def test_a_month_later_keeps_the_history_before_its_changes_and_equals_a_full_re
     assert not _differing_tables(incremental, month_later["rebuilt"])
 
 
-def _history_uniqueness_failures(wh, root, duplicate_of: str) -> int:
-    """The failures of the history's uniqueness check on a copy of `wh` in which the row
+def _uniqueness_failures(wh, root, table: str, duplicate_of: str) -> int:
+    """The failures of `table`'s uniqueness check on a copy of `wh` in which the row
     `duplicate_of` (a where clause) was written twice."""
     from orchestration.dbt_project import dbt_args, invoke, parsed_manifest
 
     copy = root / "cif.duckdb"
-    root.mkdir()
+    root.mkdir(parents=True)
     shutil.copy(wh, copy)
     with duckdb.connect(str(copy)) as con:
-        con.execute(
-            "insert into marts.customer_segment_history select * "
-            f"from marts.customer_segment_history where {duplicate_of} limit 1"
-        )
-    select = "customer_segment_history,test_name:unique_combination"
+        con.execute(f"insert into {table} select * from {table} where {duplicate_of} limit 1")
+    select = f"{table.split('.')[-1]},test_name:unique_combination"
     args = dbt_args(["test", "--select", select], root / "target", {"warehouse_path": str(copy)})
     (result,) = invoke(args, manifest=parsed_manifest(copy)).result.results
     return result.failures
 
 
-def test_the_history_uniqueness_check_reads_the_dates_the_night_rewrote(nights, month_later):
+@pytest.mark.parametrize(
+    "table", ["marts.customer_segment_history", "intermediate.int_customer_lifecycle"]
+)
+def test_the_history_uniqueness_check_reads_the_dates_the_night_rewrote(nights, month_later, table):
     incremental = month_later["incremental"]
     rewritten_from = f"as_of_date >= date '{NIGHTS[-1]}'"  # _recomputed_from, as above
     kept = f"as_of_date < date '{NIGHTS[-1]}'"
-    root = nights["root"]
-    assert _history_uniqueness_failures(incremental, root / "dup_new", rewritten_from) == 1
+    root = nights["root"] / table
+    assert _uniqueness_failures(incremental, root / "dup_new", table, rewritten_from) == 1
     # a row of a kept date was checked on the night that wrote it: not read again
-    assert _history_uniqueness_failures(incremental, root / "dup_kept", kept) == 0
+    assert _uniqueness_failures(incremental, root / "dup_kept", table, kept) == 0
     # a full build's check reads every date
-    assert _history_uniqueness_failures(month_later["rebuilt"], root / "dup_full", kept) == 1
+    assert _uniqueness_failures(month_later["rebuilt"], root / "dup_full", table, kept) == 1
