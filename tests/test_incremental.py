@@ -107,7 +107,7 @@ def _build_copy(wh, root, as_of, full_refresh):
     from orchestration.dbt_project import build_layer
 
     copy = root / "cif.duckdb"
-    root.mkdir(parents=True)
+    root.mkdir()
     shutil.copy(wh, copy)
     for tag in LAYERS:
         build_layer(copy, as_of, tag, root / "target" / tag, full_refresh=full_refresh)
