@@ -67,10 +67,10 @@ def test_stale_working_copies_are_cleaned(tmp_path):
     assert WorkingCopy(wh, "current").path.parent.exists()
 
 
-@pytest.mark.parametrize("readers", [1, 2, 4])
+@pytest.mark.parametrize("readers, read_blocks", [(1, 1), (2, 2), (4, 16)])
 @pytest.mark.parametrize("target_size", [0, 10, 4096 * 3, 4096 * 3 + 7, 4096 * 9])
 def test_a_copy_brought_up_to_date_equals_the_source_and_writes_only_changed_blocks(
-    tmp_path, target_size, readers
+    tmp_path, target_size, readers, read_blocks
 ):
     source = bytes(i * 7 % 251 for i in range(4096 * 5 + 123))  # 5 whole blocks and a tail
     target = bytearray(source[:target_size].ljust(target_size, b"x"))
@@ -78,7 +78,9 @@ def test_a_copy_brought_up_to_date_equals_the_source_and_writes_only_changed_blo
         target[4096 * 2 + 5] ^= 0xFF  # one changed byte in the third block
     (tmp_path / "src").write_bytes(source)
     (tmp_path / "dst").write_bytes(bytes(target))
-    written = copy_changed_blocks(tmp_path / "src", tmp_path / "dst", block=4096, readers=readers)
+    written = copy_changed_blocks(
+        tmp_path / "src", tmp_path / "dst", block=4096, readers=readers, read_blocks=read_blocks
+    )
     assert (tmp_path / "dst").read_bytes() == source
     blocks = [source[i : i + 4096] for i in range(0, len(source), 4096)]
     starts = range(0, len(source), 4096)
