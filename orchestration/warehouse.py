@@ -225,8 +225,11 @@ def _copy_changed_span(
     written = 0
     with open(source, "rb", buffering=0) as src, open(target, "r+b", buffering=0) as dst:
         for offset in range(start, end, read_size):
-            new = os.pread(src.fileno(), min(read_size, end - offset), offset)
-            old = os.pread(dst.fileno(), len(new), offset)
+            wanted = min(read_size, end - offset)
+            new = os.pread(src.fileno(), wanted, offset)
+            if len(new) != wanted:  # the offsets step by whole reads: never skip a byte
+                raise OSError(errno.EIO, "short read: the file changed while copied", str(source))
+            old = os.pread(dst.fileno(), wanted, offset)
             if new == old:
                 continue
             for at in range(0, len(new), block):

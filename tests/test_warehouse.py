@@ -11,6 +11,7 @@ from orchestration.warehouse import (
     WarehouseBusyError,
     WorkingCopy,
     WriterLock,
+    _copy_changed_span,
     clean_stale_work,
     copy_changed_blocks,
 )
@@ -227,3 +228,12 @@ def test_an_empty_source_empties_the_copy(tmp_path):
     (tmp_path / "dst").write_bytes(b"left over")
     assert copy_changed_blocks(tmp_path / "src", tmp_path / "dst") == 0
     assert (tmp_path / "dst").read_bytes() == b""
+
+
+def test_a_source_that_shrinks_while_copied_stops_the_copy(tmp_path):
+    """The spans are measured first; a file that ends before its span would otherwise leave
+    the rest of the span unread and unwritten."""
+    (tmp_path / "src").write_bytes(b"a" * 4096)
+    (tmp_path / "dst").write_bytes(b"b" * 8192)
+    with pytest.raises(OSError, match="short read"):
+        _copy_changed_span(tmp_path / "src", tmp_path / "dst", 0, 8192, 4096, 8192)
