@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingest.loader import load_landing
 from ingest.spark import spark_home
@@ -36,6 +36,11 @@ from models.identity import resolve_identities
 from models.identity import tables as identity_tables
 from orchestration.dbt_project import NO_ARTIFACTS, DbtError, dbt_args, invoke, parsed_manifest
 from orchestration.settings import CifSettings
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    import duckdb
 
 LAYERS = ("integrate", "core", "marts")  # the dbt tags, in build order
 SCORES_TABLES = (
@@ -66,12 +71,19 @@ class _Timer:
         return value
 
 
+def _warehouse(
+    settings: CifSettings, read_only: bool = False
+) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """The DuckDB ledger, bounded by CIF_MEMORY_LIMIT as in a nightly run."""
+    return connection(settings.warehouse, read_only=read_only, memory_limit=settings.memory_limit)
+
+
 def build_warehouse(settings: CifSettings, run_id: str = "engine-build") -> BuildResult:
     """Ingest, then every layer and Python step, on the engine of `settings`."""
     home = settings.warehouse if settings.engine == "duckdb" else spark_home(settings.warehouse)
     result = BuildResult(engine=settings.engine, home=home)
     timer = _Timer(result)
-    with connection(settings.warehouse, memory_limit=settings.memory_limit) as con:
+    with _warehouse(settings) as con:
         loaded = timer.step("ingest", lambda: load_landing(con, settings.landing))
         result.files_loaded = sum(r.status == "loaded" for r in loaded)
         write_run_context(con, settings.as_of, settings.as_known_at)
@@ -136,7 +148,7 @@ class DuckDBEngine:
         return _dbt_build(tag, Path(self._target.name), list(NO_ARTIFACTS), variables, manifest)
 
     def python_step(self, step: Callable[[Any], None], inputs: Any, outputs: Any) -> None:
-        with connection(self.settings.warehouse, memory_limit=self.settings.memory_limit) as con:
+        with _warehouse(self.settings) as con:
             step(con)
 
 
@@ -161,9 +173,7 @@ class SparkEngine:
     def share_raw(self) -> None:
         from ingest import spark
 
-        with connection(
-            self.settings.warehouse, read_only=True, memory_limit=self.settings.memory_limit
-        ) as con:
+        with _warehouse(self.settings, read_only=True) as con:
             spark.share_raw_layer(con, self.session, self.home)
 
     def build(self, tag: str) -> int:
@@ -188,7 +198,7 @@ class SparkEngine:
         from ingest import spark
 
         exchange = self.home / "exchange"
-        with connection(self.settings.warehouse, memory_limit=self.settings.memory_limit) as con:
+        with _warehouse(self.settings) as con:
             spark.spark_to_duckdb(self.session, con, inputs, exchange)
             step(con)
             spark.duckdb_to_spark(con, self.session, outputs, exchange)
