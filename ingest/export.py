@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,8 @@ from ingest.privacy import HIDDEN, Hasher, masked_sql, treatment
 from ingest.sql import quote_ident, quote_literal
 
 MARTS_SCHEMA = "marts"
-KEEP_VERSIONS = 3
+KEEP_VERSIONS = 3  # exports of one as-of date kept, the linked one among them
+DAY_SECONDS = 86_400
 
 
 @dataclass
@@ -34,6 +36,7 @@ class ExportResult:
     tables: dict[str, int] = field(default_factory=dict)
     excluded_pii: dict[str, list[str]] = field(default_factory=dict)  # hidden from the role
     role: str = "analyst"
+    removed: list[str] = field(default_factory=list)  # as-of dates whose export was removed
 
 
 def mart_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -138,11 +141,13 @@ def export_marts(
     file_format: str = "parquet",
     checks: Iterable[dict[str, Any]] = (),
     version: str | None = None,
+    keep_days: int = 0,
 ) -> ExportResult:
     """Write every mart as `role` may see it (pseudonyms under `key`) and manifest.json, then
     switch `<as_of>` and `latest` to them. `run_id` is the run that built the data (the
     manifest's); `version` names this export's folder when it is not that run's own export.
-    Which role an export may carry is decided by the caller (ingest.privacy.export_role)."""
+    Which role an export may carry is decided by the caller (ingest.privacy.export_role).
+    With `keep_days`, the exports written longer ago than that are removed (see `_prune`)."""
     if file_format not in ("parquet", "csv"):
         raise ValueError(f"unknown export format {file_format!r} (parquet or csv)")
     versions = out / ".versions"
@@ -170,7 +175,7 @@ def export_marts(
     os.replace(partial, folder)
     _switch_link(out / as_of.isoformat(), folder)
     _switch_link(out / "latest", _newest_version(versions))
-    _prune(versions, out)
+    removed = _prune(versions, out, keep_days, written=folder)
     return ExportResult(
         folder=out / as_of.isoformat(),
         tables={t["table"]: t["rows"] for t in tables},
@@ -178,6 +183,7 @@ def export_marts(
             t["table"]: t["pii_columns_excluded"] for t in tables if t["pii_columns_excluded"]
         },
         role=role,
+        removed=removed,
     )
 
 
@@ -187,15 +193,42 @@ def _newest_version(versions: Path) -> Path:
     return max(complete, key=lambda p: (p.name.split("--")[0], p.stat().st_mtime_ns))
 
 
-def _prune(versions: Path, out: Path) -> None:
-    """Keep the linked versions and the newest few per as-of date."""
-    linked = {p.resolve() for p in out.iterdir() if p.is_symlink()}
+def _prune(versions: Path, out: Path, keep_days: int, written: Path) -> list[str]:
+    """Keep the newest few versions per as-of date, and with `keep_days` only the as-of dates
+    whose export was written in the last `keep_days` days: a nightly export at 1M customers
+    takes about 1 GB, and kept for ever they fill the disk in months. The export just written
+    and the one `latest` points to are always kept; a folder left by a killed export goes with
+    its age. Returns the as-of dates whose export was removed."""
+    cutoff = time.time() - keep_days * DAY_SECONDS if keep_days else None
+    links = {p.name: p.resolve() for p in out.iterdir() if p.is_symlink()}
+    protected = {written.resolve(), links.get("latest")}
+    removed = sorted(
+        name
+        for name, folder in links.items()
+        if cutoff and folder not in protected and _written_at(folder) < cutoff
+    )
+    for name in removed:
+        (out / name).unlink()
+    linked = {folder for name, folder in links.items() if name not in removed}
     by_date: dict[str, list[Path]] = {}
     for p in versions.iterdir():
-        if p.is_dir() and not p.name.endswith(".partial"):
+        if p.is_dir():
             by_date.setdefault(p.name.split("--")[0], []).append(p)
     for folders in by_date.values():
-        folders.sort(key=lambda p: p.stat().st_mtime_ns, reverse=True)
-        for stale in folders[KEEP_VERSIONS:]:
-            if stale.resolve() not in linked:
+        folders.sort(key=_written_at, reverse=True)
+        complete = [p for p in folders if not p.name.endswith(".partial")]
+        for stale in folders:
+            if stale.resolve() in linked:
+                continue
+            old = cutoff is not None and _written_at(stale) < cutoff
+            if old or stale in complete[KEEP_VERSIONS:]:
                 shutil.rmtree(stale, ignore_errors=True)
+    return removed
+
+
+def _written_at(folder: Path) -> float:
+    """When an export folder was last written (0 when it is gone)."""
+    try:
+        return folder.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0

@@ -250,10 +250,17 @@ def marts_export(context: dg.AssetExecutionContext, cif: CifResource) -> dg.Mate
         context.run.run_id,
         checks=_checks_of_run(context),
         memory_limit=cif.memory_limit,
+        keep_days=cif.export_keep_days,
     )
+    if result.removed:
+        context.log.info(
+            f"removed the exports of {len(result.removed)} as-of dates written more than "
+            f"{cif.export_keep_days} days ago (CIF_EXPORT_KEEP_DAYS): {', '.join(result.removed)}"
+        )
     return dg.MaterializeResult(
         metadata={
             "folder": str(result.folder),
+            "removed_exports": dg.MetadataValue.json(result.removed),
             "tables": dg.MetadataValue.json(result.tables),
             "role": result.role,
             "pii_excluded": dg.MetadataValue.json(result.excluded_pii),

@@ -248,6 +248,7 @@ def export(
             file_format=file_format,
             role=settings.role,
             memory_limit=settings.memory_limit,
+            keep_days=settings.export_keep_days,
         )
     except AccessDenied as exc:
         err.print(f"[red]{exc}.[/red] Set CIF_ROLE=agent or admin if you are one.")
@@ -260,6 +261,11 @@ def export(
         else "personal data pseudonymised or generalised; --include-pii for your role's view"
     )
     console.print(f"Exported {len(result.tables)} tables to {result.folder} ({shown})")
+    if result.removed:
+        console.print(
+            f"Removed the exports written more than {settings.export_keep_days} days ago "
+            f"(CIF_EXPORT_KEEP_DAYS): {', '.join(result.removed)}"
+        )
 
 
 @app.command()

@@ -22,6 +22,7 @@ def export_published(
     checks: list[dict] | None = None,
     role: str = DEFAULT_ROLE,
     memory_limit: str | None = None,
+    keep_days: int = 0,
 ) -> ExportResult:
     """Export the marts of a published warehouse: an analyst's view (personal data
     pseudonymised or generalised), or with `include_pii` the role's own view (refused to
@@ -29,7 +30,8 @@ def export_published(
     (meta.publications) are used: the export is named after the data's date, not today's. The
     manifest names the published run (the data's lineage); `export_id` names the folder.
     `memory_limit` bounds DuckDB (CIF_MEMORY_LIMIT): unbounded, it takes up to 80% of the machine,
-    and at 1M customers the segment history's export alone reached 6.7 GB (3.0 GB under 4.7 GB)."""
+    and at 1M customers the segment history's export alone reached 6.7 GB (3.0 GB under 4.7 GB).
+    `keep_days` (CIF_EXPORT_KEEP_DAYS) removes the exports written longer ago than that."""
     shown_to = export_role(role, include_pii)
     if not MANIFEST.exists():
         prepare_manifest()
@@ -50,4 +52,5 @@ def export_published(
             file_format=file_format,
             checks=checks or [],
             version=export_id,
+            keep_days=keep_days,
         )

@@ -17,7 +17,7 @@ import duckdb
 
 from ingest.warehouse import connection
 from orchestration.instance import fast_run_history
-from orchestration.settings import DEFAULT_MEMORY_LIMIT, CifSettings
+from orchestration.settings import DEFAULT_EXPORT_KEEP_DAYS, DEFAULT_MEMORY_LIMIT, CifSettings
 from orchestration.warehouse import WorkingCopy, WriterLock, clean_stale_work
 
 PUBLISH_KEY = dg.AssetKey(["warehouse_published"])
@@ -52,6 +52,7 @@ class CifResource(dg.ConfigurableResource):
     as_known_at: str = ""
     full_refresh: bool = False
     memory_limit: str = DEFAULT_MEMORY_LIMIT  # how much memory DuckDB may hold
+    export_keep_days: int = DEFAULT_EXPORT_KEEP_DAYS  # how long exports stay (0: for ever)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         if context.instance is not None and context.instance.root_directory:
@@ -64,6 +65,7 @@ class CifResource(dg.ConfigurableResource):
             warehouse=str(settings.warehouse),
             exports=str(settings.exports),
             memory_limit=settings.memory_limit,
+            export_keep_days=settings.export_keep_days,
         )
 
     @classmethod

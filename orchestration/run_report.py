@@ -59,6 +59,7 @@ class RunReport:
     checks: list[CheckOutcome] = field(default_factory=list)
     customers: int | None = None
     export_folder: str | None = None
+    removed_exports: list[str] = field(default_factory=list)  # as-of dates past retention
     plots: list[Path] = field(default_factory=list)
     started_at: dt.datetime | None = None
     warnings: list[str] = field(default_factory=list)
@@ -139,6 +140,7 @@ def _materialized(report: RunReport, materialization: Any) -> None:
         report.failed_files = list(meta["failed_files"].value)
     if "folder" in meta and materialization.asset_key.path == ["marts_export"]:
         report.export_folder = meta["folder"].value
+        report.removed_exports = list(meta["removed_exports"].value)
     if "warnings" in meta:
         report.warnings += list(meta["warnings"].value)
     if "plot_files" in meta:

@@ -25,6 +25,9 @@ ENGINES = ("duckdb", "spark")
 # 24 GB machine, Python's frames beside DuckDB's; a fifth leaves room for them (README:
 # Measured, issue 15).
 DEFAULT_MEMORY_LIMIT = "20%"
+# How many days an as-of date's export stays after it was written (0: for ever). At 1M customers
+# a night's export is about 1 GB: kept for ever, a nightly run fills a disk in months.
+DEFAULT_EXPORT_KEEP_DAYS = 30
 # DuckDB names the catalog after the file: it must not shadow a schema of the warehouse.
 RESERVED_NAMES = frozenset(
     {"raw", "meta", "quarantine", "staging", "intermediate", "core", "scores", "marts", "main"}
@@ -36,6 +39,12 @@ def _switch(value: str, name: str) -> bool:
     if value.strip().lower() not in words:
         raise ValueError(f"{name} must be on or off, not {value!r}")
     return words[value.strip().lower()]
+
+
+def _days(value: str, name: str) -> int:
+    if not value.strip().isdigit():
+        raise ValueError(f"{name} must be a whole number of days (0: keep for ever), not {value!r}")
+    return int(value)
 
 
 def check_memory_limit(value: str) -> None:
@@ -68,12 +77,13 @@ class CifSettings:
     automation: bool = True  # the schedule and sensors start switched on under `cif ui`
     engine: str = "duckdb"  # where dbt builds the models: duckdb or spark
     memory_limit: str = DEFAULT_MEMORY_LIMIT  # DuckDB's buffer memory, e.g. 6GB or 25%
+    export_keep_days: int = DEFAULT_EXPORT_KEEP_DAYS  # how long exports stay (0: for ever)
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> CifSettings:
         """Defaults < environment (CIF_LANDING, CIF_WAREHOUSE, CIF_EXPORTS, CIF_ROLE,
         CIF_NIGHTLY_CRON, CIF_TIMEZONE, CIF_ALERT_COMMAND, CIF_ALERT_WEBHOOK, CIF_AUTOMATION,
-        CIF_ENGINE, CIF_MEMORY_LIMIT) <
+        CIF_ENGINE, CIF_MEMORY_LIMIT, CIF_EXPORT_KEEP_DAYS) <
         explicit overrides.
 
         Overrides whose value is None are ignored, so CLI flags can be passed straight through.
@@ -91,6 +101,10 @@ class CifSettings:
             automation=_switch(env.get("CIF_AUTOMATION", "on"), "CIF_AUTOMATION"),
             engine=env.get("CIF_ENGINE", cls.engine).strip().lower() or cls.engine,
             memory_limit=env.get("CIF_MEMORY_LIMIT", "").strip() or cls.memory_limit,
+            export_keep_days=_days(
+                env.get("CIF_EXPORT_KEEP_DAYS", "").strip() or str(cls.export_keep_days),
+                "CIF_EXPORT_KEEP_DAYS",
+            ),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for key in ("landing", "warehouse", "exports"):

@@ -65,6 +65,11 @@ def print_summary(console: Console, report: RunReport) -> None:
         f"Exports:   {report.export_folder or '(none written)'}\n"
         f"Run report: {report_link}"
     )
+    if report.removed_exports:
+        console.print(
+            f"Exports written more than {report.settings.export_keep_days} days ago removed "
+            f"(CIF_EXPORT_KEEP_DAYS): {', '.join(report.removed_exports)}"
+        )
     if report.alert:
         hooks = ", ".join(f"{hook}: {result}" for hook, result in report.alert.hooks.items())
         recorded = (

@@ -1,6 +1,7 @@
 import datetime as dt
 import hashlib
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -65,6 +66,47 @@ def test_include_pii_csv_and_latest_follows_the_newest_as_of(marts, tmp_path):
     # re-exporting a date replaces it atomically, the old version is kept until pruned
     export_marts(marts, out, dt.date(2025, 1, 2), "run4", PII, key=KEY)
     assert json.loads((out / "latest" / "manifest.json").read_text())["run_id"] == "run4"
+
+
+def _age(folder, days):
+    """Make an export folder look written `days` days earlier than it was (their order kept)."""
+    then = folder.stat().st_mtime - days * 86_400
+    os.utime(folder, (then, then))
+
+
+def test_exports_older_than_the_retention_are_removed_but_latest_and_tonight_stay(marts, tmp_path):
+    out = tmp_path / "exports"
+    for day in (1, 2, 3):
+        export_marts(marts, out, dt.date(2025, 1, day), f"run{day}", PII, key=KEY)
+    export_marts(marts, out, dt.date(2025, 1, 3), "rerun3", PII, key=KEY)  # 3rd: two versions
+    killed = out / ".versions" / "2025-01-02--killed.partial"  # a killed export's leftovers
+    killed.mkdir()
+    for folder in (out / ".versions").iterdir():
+        _age(folder, 40)
+    # a backfill of an older date tonight: kept though its as-of is the oldest; latest (the
+    # 3rd, written 40 days ago) is kept too
+    result = export_marts(marts, out, dt.date(2024, 12, 31), "backfill", PII, key=KEY, keep_days=30)
+    assert result.removed == ["2025-01-01", "2025-01-02"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".versions",
+        "2024-12-31",
+        "2025-01-03",
+        "latest",
+    ]
+    assert (out / "latest").resolve() == (out / "2025-01-03").resolve()
+    assert json.loads((out / "latest" / "manifest.json").read_text())["run_id"] == "rerun3"
+    left = sorted(p.name.split("--")[0] for p in (out / ".versions").iterdir())
+    assert left == ["2024-12-31", "2025-01-03"]  # the 3rd's older version and the partial went too
+    assert pd.read_parquet(out / "2024-12-31" / "kpi_daily.parquet").customers.tolist() == [3]
+    # the 3rd goes once latest moves on; the backfill, written 29 days ago, stays
+    _age(out / "2024-12-31", 29)
+    assert export_marts(
+        marts, out, dt.date(2025, 1, 4), "r5", PII, key=KEY, keep_days=30
+    ).removed == ["2025-01-03"]
+    _age(out / "2025-01-04", 400)  # no retention (0): every export stays
+    assert export_marts(marts, out, dt.date(2025, 1, 5), "r6", PII, key=KEY).removed == []
+    links = sorted(p.name for p in out.iterdir() if p.is_symlink())
+    assert links == ["2024-12-31", "2025-01-04", "2025-01-05", "latest"]
 
 
 def test_pii_columns_are_read_from_the_dbt_manifest_with_their_kind(dbt_manifest):

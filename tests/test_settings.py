@@ -53,6 +53,19 @@ def test_the_engine_is_duckdb_unless_spark_is_chosen():
         CifSettings.load({"CIF_ENGINE": "postgres"})
 
 
+def test_export_retention_is_read_from_the_environment_and_checked():
+    from orchestration.resources import CifResource
+
+    assert CifSettings.load({}).export_keep_days == 30
+    assert CifSettings.load({"CIF_EXPORT_KEEP_DAYS": " 7 "}).export_keep_days == 7
+    assert CifSettings.load({"CIF_EXPORT_KEEP_DAYS": "0"}).export_keep_days == 0
+    resource = CifResource.from_settings(CifSettings.load({"CIF_EXPORT_KEEP_DAYS": "7"}))
+    assert resource.export_keep_days == 7
+    for wrong in ("-1", "a week", "1.5"):
+        with pytest.raises(ValueError, match="CIF_EXPORT_KEEP_DAYS must be a whole number"):
+            CifSettings.load({"CIF_EXPORT_KEEP_DAYS": wrong})
+
+
 def test_the_memory_limit_reaches_duckdb_in_the_python_steps_and_in_dbt(tmp_path, dbt_manifest):
     """CIF_MEMORY_LIMIT bounds the warehouse's DuckDB wherever the night uses it: the Python
     steps' connections (through the resource) and dbt's (through the profile's settings)."""
