@@ -195,10 +195,9 @@ def _newest_version(versions: Path) -> Path:
 
 def _prune(versions: Path, out: Path, keep_days: int, written: Path) -> list[str]:
     """Keep the newest few versions per as-of date, and with `keep_days` only the as-of dates
-    whose export was written in the last `keep_days` days: a nightly export at 1M customers
-    takes about 1 GB, and kept for ever they fill the disk in months. The export just written
-    and the one `latest` points to are always kept; a folder left by a killed export goes with
-    its age. Returns the as-of dates whose export was removed."""
+    whose export was written in the last `keep_days` days (orchestration/settings.py says why).
+    The export just written and the one `latest` points to are always kept; a folder left by a
+    killed export goes with its age. Returns the as-of dates whose export was removed."""
     cutoff = time.time() - keep_days * DAY_SECONDS if keep_days else None
     links = {p.name: p.resolve() for p in out.iterdir() if p.is_symlink()}
     protected = {written.resolve(), links.get("latest")}

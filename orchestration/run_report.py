@@ -140,7 +140,8 @@ def _materialized(report: RunReport, materialization: Any) -> None:
         report.failed_files = list(meta["failed_files"].value)
     if "folder" in meta and materialization.asset_key.path == ["marts_export"]:
         report.export_folder = meta["folder"].value
-        report.removed_exports = list(meta["removed_exports"].value)
+        if "removed_exports" in meta:  # runs from before export retention have none
+            report.removed_exports = list(meta["removed_exports"].value)
     if "warnings" in meta:
         report.warnings += list(meta["warnings"].value)
     if "plot_files" in meta:

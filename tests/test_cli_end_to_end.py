@@ -235,9 +235,21 @@ def test_a_rerun_with_no_new_files_changes_nothing_and_lookups_go_on_meanwhile(s
             )
         lookups.append(time.monotonic() - started)
 
+    # an export of an earlier date written 40 days ago: past the default retention (30 days)
+    exports = root / "exports"
+    stale = exports / ".versions" / "2025-05-31--old"
+    shutil.copytree(exports / "latest", stale)
+    (exports / "2025-05-31").symlink_to(stale.relative_to(exports), target_is_directory=True)
+    forty_days_ago = time.time() - 40 * 86_400
+    os.utime(stale, (forty_days_ago, forty_days_ago))
+
     # started by a parent that ignores SIGTERM: the run still leaves no helper process behind
     again = run_cif("run", "--as-of", AS_OF, cwd=root, ignoring_sigterm=True, meanwhile=look_up)
     assert again.returncode == 0, again.stdout + again.stderr
+    summary = " ".join(again.stdout.split())  # as printed, whatever the terminal's width
+    assert "30 days ago removed (CIF_EXPORT_KEEP_DAYS): 2025-05-31" in summary
+    assert not (exports / "2025-05-31").is_symlink() and not stale.exists()
+    assert (exports / AS_OF).resolve() == (exports / "latest").resolve()
     # never blocked by the run; then the same reader sees the newly published warehouse
     assert len(lookups) >= 5 and max(lookups) < 5, lookups
     look_up()
