@@ -28,13 +28,14 @@ run: $(STAMP)
 	$(BIN)/cif run --landing $(LANDING)
 
 ## make test: set up (with the Spark engine's extra), lint, run the whole test suite on three
-## workers, one test file each at a time: the third keeps the two cores busy while the others
-## wait on a subprocess, a lock or the JVM. CIF_SPARK_TESTS=required turns a missing pyspark or
-## Java into a failure, not a skip, so CI runs the Spark parity test.
+## workers, one test file each at a time, the longest first (tests/conftest.py): the third keeps
+## the two cores busy while the others wait on a subprocess, a lock or the JVM.
+## CIF_SPARK_TESTS=required turns a missing pyspark or Java into a failure, not a skip, so CI
+## runs the Spark parity test.
 test: $(SPARK_STAMP)
 	@$(MAKE) --no-print-directory --output-sync=target -j2 lint browser
 	@echo "==> Running the test suite"
-	CIF_SPARK_TESTS=required $(BIN)/pytest -n 3 --dist loadfile
+	CIF_SPARK_TESTS=required $(BIN)/pytest -n 3 --dist loadfile --no-loadscope-reorder
 
 ## make test-spark: the Spark engine's extra, then only its parity test (the same marts as on
 ## DuckDB).

@@ -27,9 +27,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest files first (their `slow(seconds=...)` mark), so that `pytest -n 2 --dist
-    loadfile` hands out the long whole-pipeline files while short ones are left to fill the
-    end, and the two workers finish together rather than one waiting on the other's last file."""
+    """The longest files first (their `slow(seconds=...)` mark: each file's setup and tests in
+    a whole run, session 17), so that `pytest -n 3 --dist loadfile --no-loadscope-reorder`
+    hands out the long whole-pipeline files while short ones are left to fill the end, and the
+    workers finish together rather than two waiting on the third's last file. Without
+    --no-loadscope-reorder, xdist would order the files by their number of tests instead."""
 
     def seconds(item: pytest.Item) -> float:
         mark = item.get_closest_marker("slow")

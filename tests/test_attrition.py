@@ -12,6 +12,7 @@ from models.clv import fit_purchase_model
 from models.rfm import rfm_summary
 from models.scoring import ScoringConfig, run_scoring
 
+pytestmark = pytest.mark.slow(seconds=75)
 START = dt.date(2023, 1, 1)
 AS_OF = dt.date(2025, 1, 1)
 

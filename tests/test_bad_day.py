@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import customers, nightly, purchases, write
 
-pytestmark = pytest.mark.slow(seconds=50)
+pytestmark = pytest.mark.slow(seconds=75)
 DAY1 = dt.date(2024, 6, 30)
 DAY2 = dt.date(2024, 7, 1)
 

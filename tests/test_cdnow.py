@@ -25,7 +25,7 @@ from models.scoring import ScoringConfig, run_scoring
 from models.scoring.schedule import decide
 from tests.helpers import nightly_in_cif_layout
 
-pytestmark = pytest.mark.slow(seconds=100)  # two whole nightly runs
+pytestmark = pytest.mark.slow(seconds=130)  # two whole nightly runs
 PUBLISHED = {
     "bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
     "pareto_nbd": {"r": 0.553, "alpha": 10.58, "s": 0.606, "beta": 11.67},

@@ -34,7 +34,7 @@ from tests.helpers import (
     run_cif,
 )
 
-pytestmark = pytest.mark.slow(seconds=200)
+pytestmark = pytest.mark.slow(seconds=345)
 AS_OF = DEMO_END.isoformat()
 PUBLISHED_CHECKS = (
     "select checks_passed, checks_failed from meta.publications order by published_at desc limit 1"

@@ -20,7 +20,7 @@ from orchestration.engines import BuildResult, build_warehouse
 from orchestration.settings import CifSettings
 from tests.helpers import DEMO_END
 
-pytestmark = pytest.mark.slow(seconds=170)
+pytestmark = pytest.mark.slow(seconds=260)
 MARTS = [key.path[-1] for key in MART_KEYS]
 
 

@@ -20,7 +20,7 @@ from tests.helpers import (
     write,
 )
 
-pytestmark = pytest.mark.slow(seconds=150)
+pytestmark = pytest.mark.slow(seconds=270)
 AS_OF = HISTORY_DAY1.isoformat()
 small_disk = pytest.mark.skipif(
     not namespaces_available(),

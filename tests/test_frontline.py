@@ -31,7 +31,7 @@ from orchestration.dbt_project import MANIFEST
 from orchestration.exports import export_published
 from tests.helpers import ARTIFACTS, DEMO_END, browser, clean_env, run_cif
 
-pytestmark = pytest.mark.slow(seconds=50)
+pytestmark = pytest.mark.slow(seconds=30)
 AS_OF = DEMO_END.isoformat()
 
 # What each landing column holds, for every demo layout and the canonical one (lower case).

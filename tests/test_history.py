@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import HISTORY_DAY1, customers, nightly, purchases, write
 
-pytestmark = pytest.mark.slow(seconds=180)
+pytestmark = pytest.mark.slow(seconds=115)
 DAY1 = HISTORY_DAY1
 DAY2 = dt.date(2024, 7, 31)
 

@@ -16,6 +16,8 @@ from models.identity.quality import pairwise_score
 from orchestration.dbt_project import build_layer
 from tests.helpers import FEBRL_SOURCES, febrl_person, febrl_scenario, land_febrl
 
+pytestmark = pytest.mark.slow(seconds=55)
+
 
 @pytest.fixture(scope="module")
 def integrated(tmp_path_factory, dbt_manifest):

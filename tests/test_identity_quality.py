@@ -21,7 +21,7 @@ from models.identity.records import load_records
 from orchestration.dbt_project import build_layer
 from tests.helpers import DEMO_END
 
-pytestmark = pytest.mark.slow(seconds=35)
+pytestmark = pytest.mark.slow(seconds=60)
 DAY_BEFORE = DEMO_END - dt.timedelta(days=1)
 
 

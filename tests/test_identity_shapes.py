@@ -17,7 +17,7 @@ import pytest
 
 from tests.helpers import HISTORY_DAY1, nightly_in_cif_layout, purchases, write
 
-pytestmark = pytest.mark.slow(seconds=25)
+pytestmark = pytest.mark.slow(seconds=50)
 
 FORENAMES = ["olivia", "james", "amelia", "oliver", "isla", "george", "ava", "noah", "mia"]
 FORENAMES += ["arthur", "grace", "leo", "freya", "oscar", "lily", "harry", "emily", "jack"]

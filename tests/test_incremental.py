@@ -22,7 +22,7 @@ import pytest
 
 from tests.helpers import HISTORY_DAY1, customers, nightly, purchases, write
 
-pytestmark = pytest.mark.slow(seconds=70)
+pytestmark = pytest.mark.slow(seconds=120)
 NIGHTS = [HISTORY_DAY1 + dt.timedelta(days=n) for n in range(2)]
 LATE_ROW_DAY = NIGHTS[-1] + dt.timedelta(days=1)  # t-d3's business date
 MONTH_LATER = dt.date(2024, 8, 1)

@@ -14,7 +14,7 @@ from orchestration.assets import MART_KEYS
 from orchestration.dbt_project import DBT_PROJECT_DIR, dbt_executable
 from tests.helpers import DEMO_END, run_command
 
-pytestmark = pytest.mark.slow(seconds=50)
+pytestmark = pytest.mark.slow(seconds=30)
 AS_OF = DEMO_END.isoformat()
 MARTS = [key.path[-1] for key in MART_KEYS]  # from the dbt manifest, via the assets
 SCHEMES = {"rfm", "value_tier", "life_cycle", "age_band", "preferred_channel", "channel_mix"}

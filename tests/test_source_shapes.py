@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import HISTORY_DAY1, customers, nightly, write
 
-pytestmark = pytest.mark.slow(seconds=20)
+pytestmark = pytest.mark.slow(seconds=35)
 AS_OF = HISTORY_DAY1  # 2024-06-30: long before the files are loaded (today)
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.helpers import clean_env
 
-pytestmark = pytest.mark.slow(seconds=45)
+pytestmark = pytest.mark.slow(seconds=70)
 
 QUERY = """{ repositoriesOrError { ... on RepositoryConnection { nodes { name
   assetNodes { assetKey { path } }
