@@ -190,7 +190,7 @@ def export_marts(
 def _newest_version(versions: Path) -> Path:
     """The version folder of the latest as-of date (newest write wins between equal dates)."""
     complete = [p for p in versions.iterdir() if p.is_dir() and not p.name.endswith(".partial")]
-    return max(complete, key=lambda p: (p.name.split("--")[0], p.stat().st_mtime_ns))
+    return max(complete, key=lambda p: (_as_of_of(p), _written_at(p)))
 
 
 def _prune(versions: Path, out: Path, keep_days: int, written: Path) -> list[str]:
@@ -198,7 +198,7 @@ def _prune(versions: Path, out: Path, keep_days: int, written: Path) -> list[str
     whose export was written in the last `keep_days` days (orchestration/settings.py says why).
     The export just written and the one `latest` points to are always kept; a folder left by a
     killed export goes with its age. Returns the as-of dates whose export was removed."""
-    cutoff = time.time() - keep_days * DAY_SECONDS if keep_days else None
+    cutoff = time.time_ns() - keep_days * DAY_SECONDS * 10**9 if keep_days else None
     links = {p.name: p.resolve() for p in out.iterdir() if p.is_symlink()}
     protected = {written.resolve(), links.get("latest")}
     removed = sorted(
@@ -212,7 +212,7 @@ def _prune(versions: Path, out: Path, keep_days: int, written: Path) -> list[str
     by_date: dict[str, list[Path]] = {}
     for p in versions.iterdir():
         if p.is_dir():
-            by_date.setdefault(p.name.split("--")[0], []).append(p)
+            by_date.setdefault(_as_of_of(p), []).append(p)
     for folders in by_date.values():
         folders.sort(key=_written_at, reverse=True)
         complete = [p for p in folders if not p.name.endswith(".partial")]
@@ -225,9 +225,14 @@ def _prune(versions: Path, out: Path, keep_days: int, written: Path) -> list[str
     return removed
 
 
-def _written_at(folder: Path) -> float:
-    """When an export folder was last written (0 when it is gone)."""
+def _as_of_of(folder: Path) -> str:
+    """The as-of date a version folder (`<as_of>--<version>`) holds."""
+    return folder.name.split("--")[0]
+
+
+def _written_at(folder: Path) -> int:
+    """When an export folder was last written, in nanoseconds (0 when it is gone)."""
     try:
-        return folder.stat().st_mtime
+        return folder.stat().st_mtime_ns
     except FileNotFoundError:
-        return 0.0
+        return 0

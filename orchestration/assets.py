@@ -13,7 +13,7 @@ from models.identity import DBT_INPUTS as IDENTITY_INPUTS
 from models.identity import resolve_identities
 from models.identity import tables as identity_tables
 from orchestration.dbt import dbt_asset_key, dbt_keys_in_schema, dbt_marts_assets
-from orchestration.exports import export_published
+from orchestration.exports import export_published, removal_note
 from orchestration.resources import PUBLISH_KEY, CifResource
 from quality.figures import key_figures, plots_markdown
 from quality.run_history import record_publication
@@ -253,10 +253,7 @@ def marts_export(context: dg.AssetExecutionContext, cif: CifResource) -> dg.Mate
         keep_days=cif.export_keep_days,
     )
     if result.removed:
-        context.log.info(
-            f"removed the exports of {len(result.removed)} as-of dates written more than "
-            f"{cif.export_keep_days} days ago (CIF_EXPORT_KEEP_DAYS): {', '.join(result.removed)}"
-        )
+        context.log.info(removal_note(result.removed, cif.export_keep_days))
     return dg.MaterializeResult(
         metadata={
             "folder": str(result.folder),

@@ -228,7 +228,7 @@ def export(
     """Write every mart of the published warehouse for BI tools (and manifest.json): personal
     data pseudonymised or generalised, unless --include-pii (then as CIF_ROLE sees it)."""
     from ingest.privacy import AccessDenied
-    from orchestration.exports import export_published
+    from orchestration.exports import export_published, removal_note
 
     if file_format not in ("parquet", "csv"):
         raise typer.BadParameter("use parquet or csv", param_hint="--format")
@@ -262,10 +262,7 @@ def export(
     )
     console.print(f"Exported {len(result.tables)} tables to {result.folder} ({shown})")
     if result.removed:
-        console.print(
-            f"Removed the exports written more than {settings.export_keep_days} days ago "
-            f"(CIF_EXPORT_KEEP_DAYS): {', '.join(result.removed)}"
-        )
+        console.print(removal_note(result.removed, settings.export_keep_days))
 
 
 @app.command()

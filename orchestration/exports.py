@@ -54,3 +54,11 @@ def export_published(
             version=export_id,
             keep_days=keep_days,
         )
+
+
+def removal_note(removed: list[str], keep_days: int) -> str:
+    """What the run's log, its summary and `cif export` say of the exports retention removed."""
+    return (
+        f"Exports written more than {keep_days} days ago removed (CIF_EXPORT_KEEP_DAYS): "
+        + ", ".join(removed)
+    )

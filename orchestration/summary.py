@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ingest.loader import SUMMARY_COLUMNS
+from orchestration.exports import removal_note
 from orchestration.run_report import RunReport
 
 
@@ -66,10 +67,7 @@ def print_summary(console: Console, report: RunReport) -> None:
         f"Run report: {report_link}"
     )
     if report.removed_exports:
-        console.print(
-            f"Exports written more than {report.settings.export_keep_days} days ago removed "
-            f"(CIF_EXPORT_KEEP_DAYS): {', '.join(report.removed_exports)}"
-        )
+        console.print(removal_note(report.removed_exports, report.settings.export_keep_days))
     if report.alert:
         hooks = ", ".join(f"{hook}: {result}" for hook, result in report.alert.hooks.items())
         recorded = (
