@@ -173,10 +173,10 @@ class CustomerView:
 
     def segments(self, key: int) -> list[dict]:
         return self.q(
-            "select scheme, segment, segment_since, as_of_date from marts.customer_segment_history "
-            "where customer_key = $k and as_of_date = (select max(as_of_date) "
+            "select scheme, segment, valid_from as segment_since "
             "from marts.customer_segment_history where customer_key = $k "
-            "and as_of_date <= cast($cutoff as date) - 1) order by scheme",
+            "and valid_from <= cast($cutoff as date) - 1 "
+            "and (valid_to is null or valid_to > cast($cutoff as date) - 1) order by scheme",
             k=key,
         )
 

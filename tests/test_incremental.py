@@ -202,7 +202,7 @@ def _recomputed_from(wh):
 def test_a_full_refresh_gives_the_same_tables_as_the_incremental_nights(nights, rebuilt):
     tables = set(_dbt_tables(nights["wh"]))
     assert {"core.fct_transactions", "marts.kpi_daily", "marts.customer_360"} <= tables
-    assert {"marts.customer_segment_history", "intermediate.int_customer_lifecycle"} <= tables
+    assert {"marts.customer_segment_history", "intermediate.int_customer_segment_stays"} <= tables
     assert not _differing_tables(nights["wh"], rebuilt)
     rows = read(nights["wh"], "select count(*) as n from core.fct_transactions").n.iloc[0]
     assert rows == len(purchases()) + 1 + 3 + 1  # t-d2, the shop's, t-new1
@@ -219,7 +219,9 @@ def test_a_month_later_keeps_the_history_before_its_changes_and_equals_a_full_re
     # the second night's date (2024-07-01) left with its month: recomputed from it, before the
     # late row's date; the month-end 2023-07-31 left the 12 months' window
     assert _recomputed_from(incremental) == (NIGHTS[-1], dt.date(2023, 8, 31))
-    dates = read(incremental, "select distinct as_of_date from marts.customer_segment_history")
+    dates = read(
+        incremental, "select distinct as_of_date from intermediate.int_customer_segment_stays"
+    )
     dates = set(dates.as_of_date.dt.date)
     assert {dt.date(2023, 8, 31), NIGHTS[0], dt.date(2024, 7, 31), MONTH_LATER} <= dates
     assert NIGHTS[-1] not in dates and min(dates) == dt.date(2023, 8, 31)
@@ -245,7 +247,7 @@ def _uniqueness_failures(wh, root, table: str, duplicate_of: str) -> int:
 
 
 @pytest.mark.parametrize(
-    "table", ["marts.customer_segment_history", "intermediate.int_customer_lifecycle"]
+    "table", ["intermediate.int_customer_segment_stays", "intermediate.int_customer_lifecycle"]
 )
 def test_the_history_uniqueness_check_reads_the_dates_the_night_rewrote(nights, month_later, table):
     incremental = month_later["incremental"]

@@ -55,13 +55,41 @@ def test_one_segment_per_customer_and_scheme_matching_customer_360(wh):
     assert set(c360.loc[c360["is_key_account"], "customer_key"]) == keys
 
 
-def test_segment_history_reports_movement(wh):
-    hist = df(wh, "select * from marts.customer_segment_history where scheme = 'life_cycle'")
-    assert hist["as_of_date"].nunique() > 1
-    assert hist["is_change"].any()
-    changed = hist[hist["is_change"]]
-    assert (changed["previous_segment"] != changed["segment"]).all()
-    assert (hist["segment_since"] <= hist["as_of_date"]).all()
+def test_segment_history_is_kept_as_spells(wh):
+    spells = df(wh, "select * from marts.customer_segment_history order by all")
+    stays = df(wh, "select * from intermediate.int_customer_segment_stays")
+    assert set(spells["scheme"]) == SCHEMES
+    assert len(spells) < len(stays) and stays["as_of_date"].nunique() > 1
+    by_scheme = spells.groupby(["customer_key", "scheme"])
+    # spells follow one another: each ends where the next begins, the last lasts
+    following = by_scheme["valid_from"].shift(-1)
+    assert (
+        (spells["valid_to"] == following) | (spells["valid_to"].isna() & following.isna())
+    ).all()
+    assert (spells["is_current"] == spells["valid_to"].isna()).all()
+    assert (by_scheme["is_current"].sum() == 1).all()
+    moved = spells[spells["previous_segment"].notna()]
+    assert len(moved) > 0 and (moved["previous_segment"] != moved["segment"]).all()
+    before = by_scheme["segment"].shift(1)
+    assert (moved["previous_segment"] == before[moved.index]).all()
+
+
+def test_the_spells_give_the_segment_of_every_evaluation_date(wh):
+    """The segment on date D from the spells equals the history's row of D, for every
+    customer, scheme and evaluation date."""
+    differing = wh.execute(
+        """
+        select count(*) from intermediate.int_customer_segment_stays as stays
+        left join marts.customer_segment_history as spells
+            on stays.customer_key = spells.customer_key and stays.scheme = spells.scheme
+            and spells.valid_from <= stays.as_of_date
+            and (spells.valid_to is null or spells.valid_to > stays.as_of_date)
+        where spells.segment is distinct from stays.segment
+        """
+    ).fetchone()[0]
+    assert differing == 0
+    rows = wh.execute("select count(*) from intermediate.int_customer_segment_stays").fetchone()
+    assert rows[0] > 0
 
 
 def test_key_accounts_name_the_criteria_that_made_them_key(wh):

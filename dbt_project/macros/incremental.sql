@@ -62,7 +62,7 @@
 
 {#-
     The segment history (int_customer_lifecycle, int_customer_rfm, int_customer_segments_by_date,
-    marts.customer_segment_history) is incremental by evaluation date: a row of a date depends
+    int_customer_segment_stays) is incremental by evaluation date: a row of a date depends
     only on what was true up to that date, so a night recomputes the dates from the first one
     its changes reach (int_segment_recompute_from) and keeps the rows before it. The delete runs
     as a pre-hook and the recomputed dates are appended: dates the night drops (a month-end
@@ -124,6 +124,45 @@
             and history.scheme = first_kept.scheme
             and history.segment_since < {{ first_history_date() }}
     {%- endif -%}
+{%- endmacro %}
+
+{#-
+    marts.customer_segment_history keeps the stays of int_customer_segment_stays as spells. A
+    night writes again the spells that begin from the first recomputed date, and decides again
+    the end of the spell each customer's scheme was in just before it. When month-ends leave
+    the window (once a month), the first stays kept lose their start and predecessor: that
+    night writes every spell again from the stays, as a full build would.
+-#}
+{% macro first_respelled_date() -%}
+    {%- if is_incremental() -%}
+        (
+            case
+                when exists (
+                    select 1 from {{ this }} where valid_from < {{ first_history_date() }}
+                ) then cast('{{ var("plausible_from") }}' as date)
+                -- the same night, once its pre-hook has deleted every spell
+                when not exists (select 1 from {{ this }})
+                    then cast('{{ var("plausible_from") }}' as date)
+                else {{ first_recomputed_date() }}
+            end
+        )
+    {%- else -%}
+        {{ first_recomputed_date() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro delete_respelled_spells() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where valid_from >= {{ first_respelled_date() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The segment of each customer's scheme on `day` (a date expression), from the spells:
+    what the history said on the last evaluation date up to it. -#}
+{% macro segments_on(day) -%}
+    select customer_key, scheme, segment, valid_from as segment_since
+    from {{ ref('customer_segment_history') }}
+    where valid_from <= {{ day }} and (valid_to is null or valid_to > {{ day }})
 {%- endmacro %}
 
 {#- The identity map of the customers a model incremental by customer rebuilds: those whose

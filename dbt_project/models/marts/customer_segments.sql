@@ -9,5 +9,5 @@ select
     previous_as_of_date,
     is_change,
     segment_since
-from {{ ref('customer_segment_history') }}
+from {{ ref('int_customer_segment_stays') }}
 where as_of_date = {{ as_of_date() }}
