@@ -56,7 +56,9 @@ def test_one_segment_per_customer_and_scheme_matching_customer_360(wh):
 
 
 def test_segment_history_is_kept_as_spells(wh):
-    spells = df(wh, "select * from marts.customer_segment_history order by all")
+    spells = df(
+        wh, "select * from marts.customer_segment_history order by customer_key, scheme, valid_from"
+    )
     stays = df(wh, "select * from intermediate.int_customer_segment_stays")
     assert set(spells["scheme"]) == SCHEMES
     assert len(spells) < len(stays) and stays["as_of_date"].nunique() > 1
