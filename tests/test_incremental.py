@@ -29,6 +29,16 @@ MONTH_LATER = dt.date(2024, 8, 1)
 DBT_SCHEMAS = ("intermediate", "core", "marts", "frontline")
 # says what a build recomputed, so a full build and an incremental night differ by design
 BUILD_RECORDS = {"intermediate.int_segment_recompute_from"}
+# the segment history's working tables hold the dates a build computed: a night's equal the
+# full build's rows of those dates
+NIGHT_DATES = (
+    "where as_of_date >= "
+    "(select recompute_from from incremental.intermediate.int_segment_recompute_from)"
+)
+NIGHT_ONLY = {
+    f"intermediate.{name}"
+    for name in ("int_customer_lifecycle", "int_customer_rfm", "int_customer_segments_by_date")
+}
 TRANSACTION = ["transaction_id", "source_customer_id", "occurred_at", "amount"]
 INTERACTION = ["interaction_id", "source_customer_id", "occurred_at", "channel"]
 INTERACTION += ["interaction_type", "is_complaint", "resolved_at"]
@@ -178,14 +188,15 @@ def _differing_tables(incremental, rebuilt):
     con.execute(f"attach '{rebuilt}' as rebuilt (read_only)")
     differing = {}
     for table in sorted(set(tables) - BUILD_RECORDS):
+        dates = NIGHT_DATES if table in NIGHT_ONLY else ""
         counts = [
-            con.execute(f"select count(*) from {a}.{table}").fetchone()[0]
+            con.execute(f"select count(*) from {a}.{table} {dates}").fetchone()[0]
             for a in ("incremental", "rebuilt")
         ]
         only = [
             con.execute(
-                f"select count(*) from (select * from {a}.{table} except all "
-                f"select * from {b}.{table})"
+                f"select count(*) from (select * from {a}.{table} {dates} except all "
+                f"select * from {b}.{table} {dates})"
             ).fetchone()[0]
             for a, b in (("incremental", "rebuilt"), ("rebuilt", "incremental"))
         ]
@@ -225,6 +236,10 @@ def test_a_month_later_keeps_the_history_before_its_changes_and_equals_a_full_re
     dates = set(dates.as_of_date.dt.date)
     assert {dt.date(2023, 8, 31), NIGHTS[0], dt.date(2024, 7, 31), MONTH_LATER} <= dates
     assert NIGHTS[-1] not in dates and min(dates) == dt.date(2023, 8, 31)
+    # the working tables hold only the dates the night computed
+    for table in NIGHT_ONLY:
+        computed = read(incremental, f"select min(as_of_date) as first from {table}")
+        assert computed["first"].iloc[0].date() >= NIGHTS[-1]
     facts = read(incremental, "select transaction_id from core.fct_transactions")
     assert "t-d3" in set(facts.transaction_id)  # known since the first night, dated 2024-07-02
     assert not _differing_tables(incremental, month_later["rebuilt"])
@@ -246,9 +261,7 @@ def _uniqueness_failures(wh, root, table: str, duplicate_of: str) -> int:
     return result.failures
 
 
-@pytest.mark.parametrize(
-    "table", ["intermediate.int_customer_segment_stays", "intermediate.int_customer_lifecycle"]
-)
+@pytest.mark.parametrize("table", ["intermediate.int_customer_segment_stays"])
 def test_the_history_uniqueness_check_reads_the_dates_the_night_rewrote(nights, month_later, table):
     incremental = month_later["incremental"]
     rewritten_from = f"as_of_date >= date '{NIGHTS[-1]}'"  # _recomputed_from, as above

@@ -95,6 +95,16 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The segment history's working tables (int_customer_lifecycle, int_customer_rfm,
+    int_customer_segments_by_date) hold only the dates the build computed: nothing reads
+    their earlier dates (the stays keep what each date said), so a night starts them empty
+    rather than keeping a row per customer for every night of the month. -#}
+{% macro keep_only_recomputed_dates() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+    {%- endif -%}
+{%- endmacro %}
+
 {#-
     When month-ends leave the window, the history's first kept date begins every stay that
     began before it, as a full build over the window would have it: the first row kept of a

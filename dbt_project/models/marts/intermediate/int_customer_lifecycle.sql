@@ -2,7 +2,7 @@
     config(
         materialized="incremental",
         incremental_strategy="append",
-        pre_hook="{{ cif.delete_recomputed_dates() }}",
+        pre_hook="{{ cif.keep_only_recomputed_dates() }}",
     )
 }}
 {#- Purchase history and life-cycle stage per customer and evaluation date (rules: dbt_project.yml). -#}
