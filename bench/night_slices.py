@@ -314,17 +314,34 @@ def new_versions(
         return None
     rows = latest.index.to_numpy()
     picked = rows[rng.choice(len(rows), min(count, len(rows)), replace=False)]
-    movers = rows[rng.integers(0, len(rows), len(picked))]
+    movers = _movers(landed, record, rows, picked, rng)
     out = []
     for j, (new, other) in enumerate(
         zip(landed.records(picked), landed.records(movers), strict=True)
     ):
-        if record.address:
-            new.update({c: other[c] for c in record.address})
+        new.update({c: other[c] for c in record.address})
         when = dt.datetime.combine(day, dt.time(12, j % 60))
         new[record.changed] = _stamp(record.fmt, when)
         out.append(new)
     return landed.from_records(out)
+
+
+def _movers(
+    landed: Part, record: Record, rows: np.ndarray, picked: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """For each picked record, a record whose whole address it moves to (another than its
+    own: members of a household share one); itself where the layout has no address."""
+    if not record.address:
+        return picked
+    columns = {c: landed.column(c) for c in record.address}
+    address = pd.DataFrame({c: values[rows] for c, values in columns.items()}, index=rows)
+    address = address[(address.notna() & (address != "")).all(axis=1)]
+    out = []
+    for row in picked:
+        own = [values[row] for values in columns.values()]
+        elsewhere = address.index[(address != own).any(axis=1).to_numpy()]
+        out.append(rng.choice(elsewhere) if len(elsewhere) else row)
+    return np.array(out, dtype=np.int64)
 
 
 def _write_night(night_dir: Path, key: tuple[str, str], name: str, part: Part | None) -> None:

@@ -95,7 +95,7 @@ def test_every_night_has_files_from_every_source_dated_its_day(sliced):
     assert set(read_part(held, "branch", "transactions").day) == {np.datetime64("2025-07-01")}
 
 
-def test_corrections_resend_landed_transactions_with_another_amount(sliced):
+def test_corrections_and_moves_change_records_landed_before(sliced):
     landed = pd.concat(
         pd.read_csv(p, sep=";", dtype=str)
         for p in sorted((sliced / "landing" / "branch" / "transactions").glob("*.csv"))
@@ -115,3 +115,11 @@ def test_corrections_resend_landed_transactions_with_another_amount(sliced):
         dtype=str,
     )
     assert len(moved) == 1 and moved.CHG_TS.tolist() == ["2025-07-02 12:00:00"]
+    versions = pd.concat(
+        pd.read_csv(p, sep=";", dtype=str, keep_default_na=False)
+        for p in (sliced / "landing" / "branch" / "customers").glob("*.csv")
+    )
+    new = moved.iloc[0]
+    before = versions.loc[versions.CUST_NO.eq(new.CUST_NO)].sort_values("CHG_TS").iloc[-1]
+    assert new.STREET and (new.STREET, new.ZIP) != (before.STREET, before.ZIP)
+    assert (new.FIRST_NM, new.LAST_NM) == (before.FIRST_NM, before.LAST_NM)
