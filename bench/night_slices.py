@@ -256,9 +256,8 @@ def cut_cold(landing: Path, as_of: dt.date) -> Sliced:
 
 
 def day_file(sliced: Sliced, key: tuple[str, str], day: dt.date, fmt: str, suffix: str = "") -> str:
-    ext = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet"}[fmt]
     name = DAY_NAME[key[0]].format(prefix=sliced.prefixes[key], d=day)
-    return f"{name}{suffix}.{ext}"
+    return f"{name}{suffix}.{fmt}"  # the formats are named by their file extensions
 
 
 def late_plan(nights: int) -> dict[int, tuple[tuple[str, str], int]]:
