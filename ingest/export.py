@@ -154,7 +154,7 @@ def export_marts(
         raise ValueError(f"unknown export format {file_format!r} (parquet or csv)")
     versions = out / ".versions"
     folder = versions / f"{as_of.isoformat()}--{version or run_id}"
-    previous = Previous.read(_newest_version(versions) if versions.is_dir() else None)
+    previous = _previous(versions, role, file_format)
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
@@ -193,10 +193,27 @@ def export_marts(
     )
 
 
+def _previous(versions: Path, role: str, file_format: str) -> Previous:
+    """The newest version written for this role and format: the one whose files may be shared
+    (an admin's export beside the nightly analyst's ones would share none of its files)."""
+    complete = _complete(versions) if versions.is_dir() else []
+    for folder in sorted(complete, key=_recency, reverse=True):
+        if (previous := Previous.read(folder, role, file_format)).files:
+            return previous
+    return Previous()
+
+
+def _complete(versions: Path) -> list[Path]:
+    return [p for p in versions.iterdir() if p.is_dir() and not p.name.endswith(".partial")]
+
+
+def _recency(folder: Path) -> tuple[str, int]:
+    return _as_of_of(folder), _written_at(folder)
+
+
 def _newest_version(versions: Path) -> Path | None:
     """The version folder of the latest as-of date (newest write wins between equal dates)."""
-    complete = [p for p in versions.iterdir() if p.is_dir() and not p.name.endswith(".partial")]
-    return max(complete, key=lambda p: (_as_of_of(p), _written_at(p)), default=None)
+    return max(_complete(versions), key=_recency, default=None)
 
 
 def _prune(versions: Path, out: Path, keep_days: int, written: Path) -> list[str]:

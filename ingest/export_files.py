@@ -75,13 +75,14 @@ class Previous:
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, folder: Path | None) -> Previous:
-        """A version folder's files; none for no folder, or a manifest from before fingerprints."""
-        if folder is None:
-            return cls()
+    def read(cls, folder: Path, role: str, file_format: str) -> Previous:
+        """A version folder's files if it was written for the same role and format (none from
+        a manifest that has no fingerprints: one written before them)."""
         try:
             manifest = json.loads((folder / "manifest.json").read_text())
         except (OSError, ValueError):
+            return cls()
+        if (manifest.get("role"), manifest.get("format")) != (role, file_format):
             return cls()
         tables = manifest.get("tables", [])
         return cls(folder, {f["file"]: f for t in tables for f in t.get("files", [])})

@@ -340,6 +340,9 @@ def test_a_new_key_role_or_format_rewrites_the_files(nightly, tmp_path):
     assert read.fetchone()[0] == 90
     again, _ = night(nightly, out, 5, file_format="csv")
     assert again.files_written == 0
+    # the next analyst's Parquet export shares with the last one, past the admin's and the CSVs
+    back, v6 = night(nightly, out, 6, key=b"new")
+    assert back.files_written == 0 and not renewed(v6, v2)
 
 
 def test_an_empty_table_exported_by_month_is_one_empty_file(con, tmp_path):
