@@ -4,9 +4,10 @@ Layout: `<out>/<as_of>/` and `<out>/latest/` are symlinks to a complete, immutab
 folder `<out>/.versions/<as_of>--<run_id>/`; they are switched with one rename, so a reader
 never sees half an export. In it each mart is `<table>.parquet`, or a folder of monthly files
 for the large and history tables; a file whose content did not change since the newest version
-is a hard link to that version's file (ingest/export_files.py), so a night writes what changed. Columns declared personal (`meta.pii` in the dbt yml) are written as
-the export's role may see them (ingest/privacy.py): by default an analyst's view, pseudonymised
-or generalised, with no personal value in clear.
+is a hard link to that version's file (ingest/export_files.py), so a night writes what changed.
+Columns declared personal (`meta.pii` in the dbt yml) are written as the export's role may see
+them (ingest/privacy.py): by default an analyst's view, pseudonymised or generalised, with no
+personal value in clear.
 """
 
 from __future__ import annotations
@@ -146,8 +147,8 @@ def export_marts(
 ) -> ExportResult:
     """Write every mart as `role` may see it (pseudonyms under `key`) and manifest.json, then
     switch `<as_of>` and `latest` to them; the files unchanged since the newest version are
-    hard links to its files. `run_id` is the run that built the data (the
-    manifest's); `version` names this export's folder when it is not that run's own export.
+    hard links to its files. `run_id` is the run that built the data (the manifest's);
+    `version` names this export's folder when it is not that run's own export.
     Which role an export may carry is decided by the caller (ingest.privacy.export_role).
     With `keep_days`, the exports written longer ago than that are removed (see `_prune`)."""
     if file_format not in FORMAT_OPTIONS:
