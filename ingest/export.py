@@ -2,9 +2,12 @@
 
 Layout: `<out>/<as_of>/` and `<out>/latest/` are symlinks to a complete, immutable version
 folder `<out>/.versions/<as_of>--<run_id>/`; they are switched with one rename, so a reader
-never sees half an export. Columns declared personal (`meta.pii` in the dbt yml) are written as
-the export's role may see them (ingest/privacy.py): by default an analyst's view, pseudonymised
-or generalised, with no personal value in clear.
+never sees half an export. In it each mart is `<table>.parquet`, or a folder of monthly files
+for the large and history tables; a file whose content did not change since the newest version
+is a hard link to that version's file (ingest/export_files.py), so a night writes what changed.
+Columns declared personal (`meta.pii` in the dbt yml) are written as the export's role may see
+them (ingest/privacy.py): by default an analyst's view, pseudonymised or generalised, with no
+personal value in clear.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 
 import duckdb
 
-from ingest.decoding import file_digest
+from ingest.export_files import Previous, TableFiles, TableSpec, write_table
 from ingest.privacy import HIDDEN, Hasher, masked_sql, treatment
 from ingest.sql import quote_ident, quote_literal
 
@@ -37,6 +40,8 @@ class ExportResult:
     excluded_pii: dict[str, list[str]] = field(default_factory=dict)  # hidden from the role
     role: str = "analyst"
     removed: list[str] = field(default_factory=list)  # as-of dates whose export was removed
+    files_written: int = 0  # files this export wrote
+    files_shared: int = 0  # unchanged files hard-linked from the previous version
 
 
 def mart_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -56,6 +61,7 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]
 
 
 FORMULA_START = r"^[=+\-@\t\r]"
+FORMAT_OPTIONS = {"parquet": "format parquet, compression zstd", "csv": "format csv, header"}
 
 
 def _csv_safe(column: str) -> str:
@@ -84,42 +90,37 @@ def _export_table(
     con: duckdb.DuckDBPyConnection,
     table: str,
     folder: Path,
+    previous: Previous,
     kinds: dict[str, str],
     role: str,
     hasher: Hasher | None,
     file_format: str,
-) -> dict[str, Any]:
-    """Write one mart as `role` may see it; returns its manifest entry."""
+) -> TableFiles:
+    """Write one mart as `role` may see it, only its files that changed since `previous`."""
     columns = _columns(con, table)
-    source = f"{MARTS_SCHEMA}.{quote_ident(table)}"
     masked = ", ".join(
         part
         for c, _ in columns
         if (part := masked_sql(quote_ident(c), c, kinds.get(c), role, hasher))
     )
-    kept = con.execute(f"describe select {masked} from {source}").fetchall()
-    select = ", ".join(
-        _csv_safe(c) if file_format == "csv" and t == "VARCHAR" else quote_ident(c)
-        for c, t, *_ in kept
+    masked_select = f"select {masked} from {MARTS_SCHEMA}.{quote_ident(table)}"
+    kept = [(c, t) for c, t, *_ in con.execute(f"describe {masked_select}").fetchall()]
+    spec = TableSpec(
+        table=table,
+        masked=masked_select,
+        written=", ".join(
+            _csv_safe(c) if file_format == "csv" and t == "VARCHAR" else quote_ident(c)
+            for c, t in kept
+        ),
+        columns=kept,
+        file_format=file_format,
+        options=FORMAT_OPTIONS[file_format],
+        # a new pseudonym key changes every pseudonym: its tag (an HMAC, not the key) says so
+        shown_as=f"{role}:{hasher.value('export fingerprint') if hasher else ''}",
     )
-    target = folder / f"{table}.{file_format}"
-    options = (
-        "(format parquet, compression zstd)" if file_format == "parquet" else "(format csv, header)"
-    )
-    con.execute(
-        f"copy (select {select} from (select {masked} from {source})) "
-        f"to {quote_literal(str(target))} {options}"
-    )
-    row = con.execute(f"select count(*) from {source}").fetchone()
-    sha256, size = file_digest(target)
+    files = write_table(con, spec, folder, previous)
     personal = {c: kind for c, _ in columns if (kind := kinds.get(c))}
-    return {
-        "table": table,
-        "file": target.name,
-        "sha256": sha256,
-        "bytes": size,
-        "rows": int(row[0]) if row else 0,
-        "columns": [{"name": c, "type": t} for c, t, *_ in kept],
+    files.entry |= {
         "personal_data": [
             {"column": c, "kind": kind, "shown_as": treatment(kind, role)}
             for c, kind in personal.items()
@@ -128,6 +129,7 @@ def _export_table(
             c for c, kind in personal.items() if treatment(kind, role) == HIDDEN
         ),
     }
+    return files
 
 
 def export_marts(
@@ -144,22 +146,25 @@ def export_marts(
     keep_days: int = 0,
 ) -> ExportResult:
     """Write every mart as `role` may see it (pseudonyms under `key`) and manifest.json, then
-    switch `<as_of>` and `latest` to them. `run_id` is the run that built the data (the
-    manifest's); `version` names this export's folder when it is not that run's own export.
+    switch `<as_of>` and `latest` to them; the files unchanged since the newest version are
+    hard links to its files. `run_id` is the run that built the data (the manifest's);
+    `version` names this export's folder when it is not that run's own export.
     Which role an export may carry is decided by the caller (ingest.privacy.export_role).
     With `keep_days`, the exports written longer ago than that are removed (see `_prune`)."""
-    if file_format not in ("parquet", "csv"):
+    if file_format not in FORMAT_OPTIONS:
         raise ValueError(f"unknown export format {file_format!r} (parquet or csv)")
     versions = out / ".versions"
     folder = versions / f"{as_of.isoformat()}--{version or run_id}"
+    previous = _previous(versions, role, file_format)
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     hasher = Hasher(key) if key else None
-    tables = [
-        _export_table(con, table, partial, pii.get(table, {}), role, hasher, file_format)
+    written = [
+        _export_table(con, table, partial, previous, pii.get(table, {}), role, hasher, file_format)
         for table in mart_tables(con)
     ]
+    tables = [t.entry for t in written]
     manifest = {
         "as_of": as_of.isoformat(),
         "run_id": run_id,
@@ -174,7 +179,7 @@ def export_marts(
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(partial, folder)
     _switch_link(out / as_of.isoformat(), folder)
-    _switch_link(out / "latest", _newest_version(versions))
+    _switch_link(out / "latest", _newest_version(versions) or folder)
     removed = _prune(versions, out, keep_days, written=folder)
     return ExportResult(
         folder=out / as_of.isoformat(),
@@ -184,13 +189,32 @@ def export_marts(
         },
         role=role,
         removed=removed,
+        files_written=sum(t.written for t in written),
+        files_shared=sum(t.shared for t in written),
     )
 
 
-def _newest_version(versions: Path) -> Path:
+def _previous(versions: Path, role: str, file_format: str) -> Previous:
+    """The newest version written for this role and format: the one whose files may be shared
+    (an admin's export beside the nightly analyst's ones would share none of its files)."""
+    complete = _complete(versions) if versions.is_dir() else []
+    for folder in sorted(complete, key=_recency, reverse=True):
+        if (previous := Previous.read(folder, role, file_format)).files:
+            return previous
+    return Previous()
+
+
+def _complete(versions: Path) -> list[Path]:
+    return [p for p in versions.iterdir() if p.is_dir() and not p.name.endswith(".partial")]
+
+
+def _recency(folder: Path) -> tuple[str, int]:
+    return _as_of_of(folder), _written_at(folder)
+
+
+def _newest_version(versions: Path) -> Path | None:
     """The version folder of the latest as-of date (newest write wins between equal dates)."""
-    complete = [p for p in versions.iterdir() if p.is_dir() and not p.name.endswith(".partial")]
-    return max(complete, key=lambda p: (_as_of_of(p), _written_at(p)))
+    return max(_complete(versions), key=_recency, default=None)
 
 
 def _prune(versions: Path, out: Path, keep_days: int, written: Path) -> list[str]:

@@ -259,6 +259,8 @@ def marts_export(context: dg.AssetExecutionContext, cif: CifResource) -> dg.Mate
             "folder": str(result.folder),
             "removed_exports": dg.MetadataValue.json(result.removed),
             "tables": dg.MetadataValue.json(result.tables),
+            "files_written": result.files_written,
+            "files_shared": result.files_shared,  # unchanged: hard links to the previous export
             "role": result.role,
             "pii_excluded": dg.MetadataValue.json(result.excluded_pii),
         }

@@ -261,6 +261,10 @@ def export(
         else "personal data pseudonymised or generalised; --include-pii for your role's view"
     )
     console.print(f"Exported {len(result.tables)} tables to {result.folder} ({shown})")
+    console.print(
+        f"{result.files_written} files written, {result.files_shared} unchanged files shared "
+        "with the previous export (hard links)"
+    )
     if result.removed:
         console.print(removal_note(result.removed, settings.export_keep_days))
 

@@ -174,3 +174,184 @@ def test_each_source_number_of_a_list_is_pseudonymised_in_its_place(con, tmp_pat
         None,
         f"web:{value('w9')}",
     ]
+
+
+NIGHT_PII = {"customer_360": {"email": "email"}}
+MONTHS = ["2025-01", "2025-02", "2025-03"]
+
+
+@pytest.fixture
+def nightly(con):
+    """Marts as a night leaves them: a small table with personal data, two tables exported by
+    month (a history's spells, one with no start yet) and one declared so but without its date."""
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.customer_360 as select range as customer_key, "
+        "'c' || range || '@x.org' as email, range * 1.5 as clv from range(5)"
+    )
+    con.execute(
+        "create table marts.kpi_daily as select d::date as kpi_date, dayofmonth(d) as customers "
+        "from range(date '2025-01-01', date '2025-04-01', interval 1 day) t(d)"
+    )
+    con.execute(
+        """create table marts.customer_segment_history as select * from (values
+        (1, 'value_tier', 'high', date '2025-01-05', date '2025-02-10'),
+        (1, 'value_tier', 'low', date '2025-02-10', null),
+        (2, 'value_tier', 'mid', date '2025-03-01', null),
+        (3, 'value_tier', 'mid', null, null)) t(customer_key, scheme, segment, valid_from, valid_to)"""
+    )
+    con.execute(
+        "create table marts.key_account_performance as "
+        "select 'KA1' as ka_id, '2025-Q1' as period, 100.0 as revenue_actual"
+    )
+    return con
+
+
+def night(con, out, day, key=KEY, **options):
+    """Export the marts as of 2025-04-`day`; returns the result and the version folder."""
+    as_of = dt.date(2025, 4, day)
+    result = export_marts(con, out, as_of, f"run{day}", NIGHT_PII, key=key, **options)
+    return result, (out / as_of.isoformat()).resolve()
+
+
+def files_of(version):
+    """Every data file of a version (by its path in the version) and its stat."""
+    return {
+        p.relative_to(version).as_posix(): p.stat()
+        for p in version.rglob("*")
+        if p.is_file() and p.name != "manifest.json"
+    }
+
+
+def renewed(new, old):
+    """The files of version `new` that are not the very files of version `old`."""
+    before = files_of(old)
+    return {n for n, s in files_of(new).items() if n not in before or s.st_ino != before[n].st_ino}
+
+
+def same_rows(con, a, b):
+    """Whether two selects hold the same rows, duplicates counted."""
+    missing = con.execute(f"select count(*) from (({a}) except all ({b}))").fetchone()[0]
+    extra = con.execute(f"select count(*) from (({b}) except all ({a}))").fetchone()[0]
+    return missing == extra == 0
+
+
+def assert_complete(con, version):
+    """The manifest lists every file with its true checksum and size, its rows add up to the
+    table's, and each table read back (a folder of months or one file) is the mart's rows."""
+    manifest = json.loads((version / "manifest.json").read_text())
+    listed = {f["file"]: f for t in manifest["tables"] for f in t["files"]}
+    assert set(listed) == set(files_of(version))
+    for name, entry in listed.items():
+        data = (version / name).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest() and entry["bytes"] == len(data)
+    for table in manifest["tables"]:
+        name = table["table"]
+        count = con.execute(f"select count(*) from marts.{name}").fetchone()[0]
+        assert table["rows"] == sum(f["rows"] for f in table["files"]) == count, name
+        path = version / table["path"]
+        files = f"{path}/**/*.parquet" if path.is_dir() else str(path)
+        shown = ", ".join(c["name"] for c in table["columns"] if c["name"] != "email")
+        read = f"select {shown} from read_parquet('{files}', hive_partitioning = false)"
+        assert same_rows(con, read, f"select {shown} from marts.{name}"), name
+
+
+def test_an_unchanged_night_links_every_file_of_the_previous_version(nightly, tmp_path):
+    out = tmp_path / "exports"
+    first, v1 = night(nightly, out, 1)
+    assert sorted(files_of(v1)) == [
+        "customer_360.parquet",
+        "customer_segment_history/month=2025-01/part-0.parquet",
+        "customer_segment_history/month=2025-02/part-0.parquet",
+        "customer_segment_history/month=2025-03/part-0.parquet",
+        "customer_segment_history/month=__HIVE_DEFAULT_PARTITION__/part-0.parquet",
+        "key_account_performance.parquet",  # declared by month, but it has no period_start
+        *(f"kpi_daily/month={m}/part-0.parquet" for m in MONTHS),
+    ]
+    assert (first.files_written, first.files_shared) == (9, 0)
+    second, v2 = night(nightly, out, 2)
+    assert (second.files_written, second.files_shared) == (0, 9)
+    old = files_of(v1)
+    for name, stat in files_of(v2).items():
+        assert (stat.st_ino, stat.st_nlink) == (old[name].st_ino, 2), name
+    assert_complete(nightly, v2)
+    assert (out / "latest").resolve() == v2
+    manifest = json.loads((v2 / "manifest.json").read_text())
+    kpi = next(t for t in manifest["tables"] if t["table"] == "kpi_daily")
+    assert kpi["partitioned_by"] == {"column": "kpi_date", "key": "month"}
+    assert [(f["partition"], f["rows"]) for f in kpi["files"]] == list(
+        zip(MONTHS, [31, 28, 31], strict=True)
+    )
+    # a month's null dates read back as NULL from the Hive layout
+    history = f"{out}/latest/customer_segment_history/**/*.parquet"
+    months = nightly.execute(f"select month, count(*) from '{history}' group by 1 order by 1")
+    assert months.fetchall() == [("2025-01", 1), ("2025-02", 1), ("2025-03", 1), (None, 1)]
+    # removing the first version (retention) leaves the second's files whole, now its own
+    _age(v1, 40)
+    _age(v2, 40)
+    assert night(nightly, out, 3, keep_days=30)[0].removed == ["2025-04-01", "2025-04-02"]
+    assert not v1.exists() and not v2.exists()
+    assert {s.st_nlink for s in files_of(out / "latest").values()} == {1}
+    assert_complete(nightly, (out / "latest").resolve())
+
+
+def test_a_night_rewrites_only_the_month_or_the_small_table_that_changed(nightly, tmp_path):
+    out = tmp_path / "exports"
+    _, v1 = night(nightly, out, 1)
+    nightly.execute("update marts.kpi_daily set customers = 0 where month(kpi_date) = 2")
+    result, v2 = night(nightly, out, 2)
+    assert renewed(v2, v1) == {"kpi_daily/month=2025-02/part-0.parquet"}
+    assert (result.files_written, result.files_shared) == (1, 8)
+    assert_complete(nightly, v2)
+    # a spell closed: only the month it started in
+    nightly.execute(
+        "update marts.customer_segment_history set valid_to = date '2025-04-02' "
+        "where valid_from = date '2025-03-01'"
+    )
+    _, v3 = night(nightly, out, 3)
+    assert renewed(v3, v2) == {"customer_segment_history/month=2025-03/part-0.parquet"}
+    nightly.execute("update marts.customer_360 set clv = 0 where customer_key = 4")
+    _, v4 = night(nightly, out, 4)
+    assert renewed(v4, v3) == {"customer_360.parquet"}
+    assert_complete(nightly, v4)
+    # a month's rows gone: its file goes; a new month: its file comes
+    nightly.execute("delete from marts.kpi_daily where month(kpi_date) = 1")
+    nightly.execute("insert into marts.kpi_daily values (date '2025-04-01', 9)")
+    _, v5 = night(nightly, out, 5)
+    assert renewed(v5, v4) == {"kpi_daily/month=2025-04/part-0.parquet"}
+    assert "kpi_daily/month=2025-01/part-0.parquet" not in files_of(v5)
+    assert_complete(nightly, v5)
+
+
+def test_a_new_key_role_or_format_rewrites_the_files(nightly, tmp_path):
+    """What changes the written bytes without changing the mart counts as a change."""
+    out = tmp_path / "exports"
+    _, v1 = night(nightly, out, 1)
+    nightly.execute("alter table marts.kpi_daily alter customers type bigint")  # a type
+    result, v2 = night(nightly, out, 2, key=b"new")
+    assert result.files_shared == 0 and renewed(v2, v1) == set(files_of(v2))
+    frame = pd.read_parquet(v2 / "customer_360.parquet")
+    assert frame.email[0] == Hasher(b"new").value("c0@x.org")
+    admin, _ = night(nightly, out, 3, key=b"new", role="admin")  # the same key, another role
+    assert admin.files_shared == 0
+    csv, v4 = night(nightly, out, 4, file_format="csv")
+    assert csv.files_shared == 0 and "kpi_daily/month=2025-03/part-0.csv" in files_of(v4)
+    read = nightly.execute(f"select count(*) from read_csv('{v4}/kpi_daily/**/*.csv')")
+    assert read.fetchone()[0] == 90
+    again, _ = night(nightly, out, 5, file_format="csv")
+    assert again.files_written == 0
+    # the next analyst's Parquet export shares with the last one, past the admin's and the CSVs
+    back, v6 = night(nightly, out, 6, key=b"new")
+    assert back.files_written == 0 and not renewed(v6, v2)
+
+
+def test_an_empty_table_exported_by_month_is_one_empty_file(con, tmp_path):
+    con.execute("create schema marts")
+    con.execute("create table marts.kpi_daily (kpi_date date, customers integer)")
+    export_marts(con, tmp_path / "exports", dt.date(2025, 1, 1), "r1", {})
+    folder = tmp_path / "exports" / "latest" / "kpi_daily"
+    assert [p.relative_to(folder).as_posix() for p in folder.rglob("*.parquet")] == [
+        "month=__HIVE_DEFAULT_PARTITION__/part-0.parquet"
+    ]
+    frame = pd.read_parquet(next(folder.rglob("*.parquet")))
+    assert list(frame.columns) == ["kpi_date", "customers"] and len(frame) == 0
