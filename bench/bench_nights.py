@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 AS_OF = dt.date(2025, 6, 30)
 HISTORY_TABLES = (
     "marts.customer_segment_history",
+    "intermediate.int_customer_segment_stays",
     "scores.customer_scores",
     "scores.model_runs",
     "meta.row_count_history",

@@ -29,8 +29,10 @@ NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # what DuckDB, Spark and Hive rea
 # The tables written as one file per month of a date column: the first column listed that the
 # table has as a date or timestamp (segment history's spells start at valid_from; its nightly
 # rows before spells had as_of_date). A table with none of them is written as one file.
+# The segment history's spells by the month they ended: a night closes spells and opens new
+# ones, so it rewrites only the month it closed them in and the open spells (NULL).
 PARTITIONED: dict[str, tuple[str, ...]] = {
-    "customer_segment_history": ("valid_from", "as_of_date"),
+    "customer_segment_history": ("valid_to",),
     "kpi_daily": ("kpi_date",),
     "key_account_performance": ("period_start",),
 }

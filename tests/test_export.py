@@ -261,16 +261,14 @@ def test_an_unchanged_night_links_every_file_of_the_previous_version(nightly, tm
     first, v1 = night(nightly, out, 1)
     assert sorted(files_of(v1)) == [
         "customer_360.parquet",
-        "customer_segment_history/month=2025-01/part-0.parquet",
         "customer_segment_history/month=2025-02/part-0.parquet",
-        "customer_segment_history/month=2025-03/part-0.parquet",
         "customer_segment_history/month=__HIVE_DEFAULT_PARTITION__/part-0.parquet",
         "key_account_performance.parquet",  # declared by month, but it has no period_start
         *(f"kpi_daily/month={m}/part-0.parquet" for m in MONTHS),
     ]
-    assert (first.files_written, first.files_shared) == (9, 0)
+    assert (first.files_written, first.files_shared) == (7, 0)
     second, v2 = night(nightly, out, 2)
-    assert (second.files_written, second.files_shared) == (0, 9)
+    assert (second.files_written, second.files_shared) == (0, 7)
     old = files_of(v1)
     for name, stat in files_of(v2).items():
         assert (stat.st_ino, stat.st_nlink) == (old[name].st_ino, 2), name
@@ -285,7 +283,7 @@ def test_an_unchanged_night_links_every_file_of_the_previous_version(nightly, tm
     # a month's null dates read back as NULL from the Hive layout
     history = f"{out}/latest/customer_segment_history/**/*.parquet"
     months = nightly.execute(f"select month, count(*) from '{history}' group by 1 order by 1")
-    assert months.fetchall() == [("2025-01", 1), ("2025-02", 1), ("2025-03", 1), (None, 1)]
+    assert months.fetchall() == [("2025-02", 1), (None, 3)]  # by the month a spell ended
     # removing the first version (retention) leaves the second's files whole, now its own
     _age(v1, 40)
     _age(v2, 40)
@@ -301,15 +299,18 @@ def test_a_night_rewrites_only_the_month_or_the_small_table_that_changed(nightly
     nightly.execute("update marts.kpi_daily set customers = 0 where month(kpi_date) = 2")
     result, v2 = night(nightly, out, 2)
     assert renewed(v2, v1) == {"kpi_daily/month=2025-02/part-0.parquet"}
-    assert (result.files_written, result.files_shared) == (1, 8)
+    assert (result.files_written, result.files_shared) == (1, 6)
     assert_complete(nightly, v2)
-    # a spell closed: only the month it started in
+    # a spell closed: only the month it ended in and the open spells
     nightly.execute(
         "update marts.customer_segment_history set valid_to = date '2025-04-02' "
         "where valid_from = date '2025-03-01'"
     )
     _, v3 = night(nightly, out, 3)
-    assert renewed(v3, v2) == {"customer_segment_history/month=2025-03/part-0.parquet"}
+    assert renewed(v3, v2) == {
+        "customer_segment_history/month=2025-04/part-0.parquet",
+        "customer_segment_history/month=__HIVE_DEFAULT_PARTITION__/part-0.parquet",
+    }
     nightly.execute("update marts.customer_360 set clv = 0 where customer_key = 4")
     _, v4 = night(nightly, out, 4)
     assert renewed(v4, v3) == {"customer_360.parquet"}
