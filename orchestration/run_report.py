@@ -231,11 +231,8 @@ def _run_facts(report: RunReport) -> RunFacts:
         checks=[vars(c) for c in report.checks],
         failed_steps=report.failed_steps,
         by_source=report.by_source,
-        notes=[
-            *([rebuilt_in_full(report.full_rebuild_reason)] if report.full_rebuild_reason else []),
-            *report.warnings,
-            *(f"unreadable file: {f}" for f in report.failed_files),
-        ],
+        notes=[*report.warnings, *(f"unreadable file: {f}" for f in report.failed_files)],
+        build=rebuilt_in_full(report.full_rebuild_reason) if report.full_rebuild_reason else "",
         explanation=report.explanation(),
         seconds=report.seconds,
         step_seconds=report.step_seconds,

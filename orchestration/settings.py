@@ -167,6 +167,11 @@ class CifSettings:
         )
 
     @property
+    def run_vars(self) -> dict[str, Any]:
+        """The dbt vars this run gives over dbt_project.yml's (CIF_DBT_VARS)."""
+        return json.loads(self.dbt_vars) if self.dbt_vars else {}
+
+    @property
     def alerts_file(self) -> Path:
         """Every alert is also appended here, whether or not a hook is configured."""
         return self.warehouse.parent / "alerts.jsonl"

@@ -314,6 +314,7 @@ def later_nights(nights):
         result[name] = {
             "state": read(settings.warehouse, "select * from meta.build_state").iloc[0],
             "summary": console.export_text(),
+            "report": report.report_file.read_text(),
             "rebuilt": _build_copy(settings.warehouse, root / name, as_of, True, variables),
             "facts": read(settings.warehouse, "select * from core.fct_transactions"),
         }
@@ -327,7 +328,7 @@ def test_a_correction_dated_after_the_as_of_takes_the_earlier_version_out_that_n
 ):
     night = later_nights["correction"]
     assert pd.isna(night["state"].full_rebuild_reason)  # added incrementally
-    assert "rebuilt in full" not in night["summary"]
+    assert "rebuilt in full" not in night["summary"] + night["report"]
     facts = night["facts"].set_index("transaction_id")
     assert "t-d2" not in facts.index  # its new version is dated after the as-of
     assert {"t-d3", "t-gbp"} <= set(facts.index)
@@ -348,6 +349,7 @@ def test_a_changed_var_rebuilds_the_night_in_full_by_itself_and_says_why(
     night = later_nights[name]
     assert night["state"].full_rebuild_reason == f"vars changed: {changed}"
     assert f"rebuilt in full: vars changed: {changed}." in night["summary"]
+    assert f"rebuilt in full: vars changed: {changed}." in night["report"]
     run_vars = {night_name: v for night_name, _, v in LATER_NIGHTS}[name]
     assert json.loads(night["state"].inputs)["vars"][changed] == run_vars[changed]
     assert not _differing_tables(night["night"], night["rebuilt"])
