@@ -183,7 +183,7 @@ def full_rebuild_reason(
     """Why this run must rebuild the derived tables in full rather than add the night to them
     (None: it may add): nothing was built yet, the run reproduces what was known at a past
     time, the last build did, the business date goes back before the last build's, or the
-    run's `inputs` (vars, models) differ from the last build's."""
+    run's `inputs` (vars, models) differ from the last build's (not compared when None)."""
     if as_known_at is not None:
         return "--as-known-at reproduces a past state"
     if not relation_exists(con, "meta", "build_state"):
