@@ -153,10 +153,14 @@ class ValueRules:
     currencies: frozenset[str]
 
 
+def project_vars(project_dir: Path = DBT_PROJECT_DIR) -> dict[str, Any]:
+    """The vars dbt_project.yml declares, with their values."""
+    return _yaml(project_dir / PROJECT_FILE).get("vars") or {}
+
+
 @cache
 def value_rules(project_dir: Path = DBT_PROJECT_DIR) -> ValueRules:
-    project = _yaml(project_dir / PROJECT_FILE)
-    variables = project.get("vars") or {}
+    variables = project_vars(project_dir)
     return ValueRules(
         plausible_from=dt.date.fromisoformat(str(variables["plausible_from"])),
         plausible_to=dt.date.fromisoformat(str(variables["plausible_to"])),

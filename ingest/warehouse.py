@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Collection, Iterable, Iterator
+import json
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -136,6 +138,9 @@ def write_run_context(
 
 # What the derived tables were last built for: the incremental dbt models add only what a
 # night brought on top of it, so a run whose clocks do not follow on from it rebuilds in full.
+# `inputs` is what the build was made with (the dbt vars and the models' and macros' SQL, as
+# JSON: orchestration/dbt_project.build_inputs): a var such as currency_rates rewrites history,
+# so a run with other inputs rebuilds in full too, and the JSON names what changed.
 BUILD_STATE = "meta.build_state"
 
 
@@ -144,19 +149,24 @@ def write_build_state(
     as_of: dt.date,
     as_known_at: dt.datetime | None = None,
     full_rebuild_reason: str | None = None,
+    inputs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
-    """Record that every derived table now stands as of `as_of`, known at `as_known_at`, and
-    why it was rebuilt in full (NULL: the night was added incrementally)."""
+    """Record that every derived table now stands as of `as_of`, known at `as_known_at`, built
+    from `inputs`, and why it was rebuilt in full (NULL: the night was added incrementally)."""
     con.execute("create schema if not exists meta")
     con.execute(
         f"create or replace table {BUILD_STATE} (as_of date not null, "
         "as_known_at timestamp not null, full_rebuild_reason varchar, "
-        "built_at timestamp not null)"
+        "built_at timestamp not null, inputs json)"
     )
     con.execute(
-        f"insert into {BUILD_STATE} values (?, ?, ?, current_timestamp)",
-        [as_of, as_known_at or OPEN_KNOWLEDGE, full_rebuild_reason],
+        f"insert into {BUILD_STATE} values (?, ?, ?, current_timestamp, ?)",
+        [as_of, as_known_at or OPEN_KNOWLEDGE, full_rebuild_reason, _json(inputs)],
     )
+
+
+def _json(inputs: Mapping[str, Any] | None) -> str | None:
+    return None if inputs is None else json.dumps(inputs, sort_keys=True, default=str)
 
 
 def clear_build_state(con: duckdb.DuckDBPyConnection) -> None:
@@ -165,11 +175,15 @@ def clear_build_state(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def full_rebuild_reason(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, as_known_at: dt.datetime | None = None
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    as_known_at: dt.datetime | None = None,
+    inputs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str | None:
     """Why this run must rebuild the derived tables in full rather than add the night to them
     (None: it may add): nothing was built yet, the run reproduces what was known at a past
-    time, the last build did, or the business date goes back before the last build's."""
+    time, the last build did, the business date goes back before the last build's, or the
+    run's `inputs` (vars, models) differ from the last build's (not compared when None)."""
     if as_known_at is not None:
         return "--as-known-at reproduces a past state"
     if not relation_exists(con, "meta", "build_state"):
@@ -182,4 +196,32 @@ def full_rebuild_reason(
         return "the last build reproduced a past state (--as-known-at)"
     if as_of < built_as_of:
         return f"--as-of {as_of} is before the last build's {built_as_of}"
-    return None
+    return None if inputs is None else changed_inputs(con, inputs)
+
+
+def changed_inputs(
+    con: duckdb.DuckDBPyConnection, inputs: Mapping[str, Mapping[str, Any]]
+) -> str | None:
+    """What differs between `inputs` and the last build's ("vars changed: currency_rates"),
+    or None. A build state from before inputs were recorded has none: unknown, so rebuild once."""
+    columns = {
+        c for (c,) in con.execute(f"select column_name from (describe {BUILD_STATE})").fetchall()
+    }
+    recorded = (
+        con.execute(f"select inputs from {BUILD_STATE}").fetchone() if "inputs" in columns else None
+    )
+    if recorded is None or recorded[0] is None:
+        return "the last build recorded no vars or model versions (an older build): rebuilt once"
+    last = json.loads(recorded[0])
+    now = json.loads(_json(inputs) or "{}")  # compared as stored: JSON types, sorted keys
+    changes = []
+    for kind in sorted(set(now) | set(last)):
+        names = sorted(
+            name
+            for name in set(now.get(kind, {})) | set(last.get(kind, {}))
+            if now.get(kind, {}).get(name) != last.get(kind, {}).get(name)
+        )
+        if names:
+            shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+            changes.append(f"{kind} changed: {shown}")
+    return "; ".join(changes) or None

@@ -32,8 +32,15 @@ from ingest.warehouse import (
     write_run_context,
 )
 from models.identity import TABLES as IDENTITY_TABLES
-from orchestration.dbt_project import NO_ARTIFACTS, dbt_args, invoke, parsed_manifest
+from orchestration.dbt_project import (
+    NO_ARTIFACTS,
+    build_inputs,
+    dbt_args,
+    invoke,
+    parsed_manifest,
+)
 from orchestration.resources import CifResource
+from orchestration.run_report import FULL_REBUILD
 
 # dbt's events that carry a node's result; the others are progress chatter.
 RESULT_EVENTS = frozenset({"LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult"})
@@ -70,8 +77,10 @@ TRANSLATOR = CifDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset
 
 def _build(context: dg.AssetExecutionContext, cif: CifResource, tag: str) -> Iterator[Any]:
     variables = cif.dbt_vars(context)
+    manifest = parsed_manifest(Path(variables["warehouse_path"]))
+    inputs = build_inputs(variables, manifest)
     args = ["build", "--select", f"tag:{tag}", *NIGHTLY_EXCLUDE, *NO_ARTIFACTS]
-    rebuild_reason = _prepare(context, cif, tag)
+    rebuild_reason = _prepare(context, cif, tag, inputs)
     if rebuild_reason:
         args.append("--full-refresh")
     target = Path(dbt_project().project_dir) / "target" / "runs" / f"{context.run.run_id}-{tag}"
@@ -80,25 +89,28 @@ def _build(context: dg.AssetExecutionContext, cif: CifResource, tag: str) -> Ite
     try:
         outcome = invoke(
             dbt_args(args, target, variables),
-            manifest=parsed_manifest(Path(variables["warehouse_path"])),
+            manifest=manifest,
             callbacks=[lambda event: _collect(event, results, errors)],
         )
-        yield from _dagster_events(context, cif, results, target)
+        yield from _dagster_events(context, cif, results, target, rebuild_reason)
         if not outcome.success:
             raise dg.Failure(description=dbt_failures(results, errors))
         with cif.connect(context) as con:
             if not cif.publishes(context):  # a partial run: the layers may disagree now
                 clear_build_state(con)
             elif tag == LAST_LAYER:  # every derived table now stands as of the run's clocks
-                write_build_state(con, cif.as_of_date, cif.as_known_at_time, rebuild_reason)
+                write_build_state(con, cif.as_of_date, cif.as_known_at_time, rebuild_reason, inputs)
     finally:
         shutil.rmtree(target, ignore_errors=True)
 
 
-def _prepare(context: dg.AssetExecutionContext, cif: CifResource, tag: str) -> str | None:
+def _prepare(
+    context: dg.AssetExecutionContext, cif: CifResource, tag: str, inputs: dict[str, Any]
+) -> str | None:
     """Write the run's clocks for the layer; returns why it must be rebuilt in full, or None
-    when the incremental models may add only what the night brought. Every layer of a run
-    decides alike: the build state it reads is written after the last layer."""
+    when the incremental models may add only what the night brought (and the run's `inputs`,
+    vars and models, are the last build's). Every layer of a run decides alike: the build
+    state it reads is written after the last layer."""
     with cif.connect(context) as con:
         if cif.full_refresh:
             reason = "--full-refresh"
@@ -106,7 +118,7 @@ def _prepare(context: dg.AssetExecutionContext, cif: CifResource, tag: str) -> s
                 dropped = drop_derived_relations(con, keep=IDENTITY_TABLES)
                 context.log.info(f"full refresh: dropped {len(dropped)} derived relations")
         else:
-            reason = full_rebuild_reason(con, cif.as_of_date, cif.as_known_at_time)
+            reason = full_rebuild_reason(con, cif.as_of_date, cif.as_known_at_time, inputs)
         write_run_context(con, cif.as_of_date, cif.as_known_at_time)
     context.log.info(f"{tag}: " + (f"full rebuild ({reason})" if reason else "incremental"))
     return reason
@@ -123,9 +135,14 @@ def _collect(event: Any, results: list[dict], errors: list[str]) -> None:
 
 
 def _dagster_events(
-    context: dg.AssetExecutionContext, cif: CifResource, results: list[dict], target: Path
+    context: dg.AssetExecutionContext,
+    cif: CifResource,
+    results: list[dict],
+    target: Path,
+    rebuild_reason: str | None,
 ) -> Iterator[Any]:
-    """dagster-dbt's events for dbt's results, with the row count of every table built."""
+    """dagster-dbt's events for dbt's results, with the row count of every table built and,
+    on a full rebuild, why (the run's summary and report name it: orchestration/run_report)."""
     manifest = dbt_project().manifest_path
     events = [
         event
@@ -143,8 +160,10 @@ def _dagster_events(
         if isinstance(event, dg.Output) and context.asset_key_for_output(event.output_name):
             key = context.asset_key_for_output(event.output_name)
             rows = counts.get(".".join(key.path))
-            if rows is not None:
-                event = event.with_metadata({**event.metadata, "dagster/row_count": rows})
+            extra = {"dagster/row_count": rows} if rows is not None else {}
+            if rebuild_reason:
+                extra[FULL_REBUILD] = rebuild_reason
+            event = event.with_metadata({**event.metadata, **extra})
         yield event
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ingest.layouts import DBT_PROJECT_DIR
+from ingest.layouts import DBT_PROJECT_DIR, project_vars
 from ingest.warehouse import connection, full_rebuild_reason, write_run_context
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
@@ -52,7 +53,7 @@ NO_ARTIFACTS = ("--log-level-file", "none", "--no-write-json")
 
 
 def dbt_args(
-    command: Sequence[str], target: Path, variables: Mapping[str, str] | None = None
+    command: Sequence[str], target: Path, variables: Mapping[str, Any] | None = None
 ) -> list[str]:
     """Arguments of a dbt command on this project, writing its artifacts to `target`."""
     args = [*command, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
@@ -135,20 +136,52 @@ def prepare_manifest() -> Path:
     return MANIFEST
 
 
+# Vars that say where and how dbt builds, not what: they change no derived row.
+RUN_ONLY_VARS = frozenset({"warehouse_path", "memory_limit"})
+
+
+def build_inputs(variables: Mapping[str, Any], manifest: Any) -> dict[str, dict[str, Any]]:
+    """What the derived tables are built from besides the raw data, recorded in the build
+    state to be compared by the next run: the vars in effect (dbt_project.yml's, overridden by
+    the run's) and a checksum of the SQL of every model and macro of the project (a release
+    that changes them rebuilds in full by itself)."""
+    run_vars = {name: v for name, v in variables.items() if name not in RUN_ONLY_VARS}
+    ours = "cif"
+    return {
+        "vars": {**project_vars(), **run_vars},
+        "models": {
+            node.name: node.checksum.checksum
+            for node in manifest.nodes.values()
+            if node.resource_type == "model" and node.package_name == ours
+        },
+        "macros": {
+            macro.name: hashlib.sha256(macro.macro_sql.encode()).hexdigest()
+            for macro in manifest.macros.values()
+            if macro.package_name == ours
+        },
+    }
+
+
 def build_layer(
-    warehouse: Path, as_of: dt.date, tag: str, target: Path, full_refresh: bool = False
+    warehouse: Path,
+    as_of: dt.date,
+    tag: str,
+    target: Path,
+    full_refresh: bool = False,
+    variables: Mapping[str, Any] | None = None,
 ) -> None:
-    """Build one tagged dbt layer (models only) on `warehouse` as of `as_of`, outside Dagster:
-    for benchmarks and tests that need, say, the integration layer without a whole run."""
+    """Build one tagged dbt layer (models only) on `warehouse` as of `as_of` with the run vars
+    `variables`, outside Dagster: for benchmarks and tests that need, say, the integration layer
+    without a whole run."""
+    variables = {**(variables or {}), "warehouse_path": str(warehouse)}
+    manifest = parsed_manifest(warehouse)
     with connection(warehouse) as con:
         write_run_context(con, as_of)
         # like a run: the incremental models add to the last build only when it allows
-        full_refresh = full_refresh or full_rebuild_reason(con, as_of) is not None
+        inputs = build_inputs(variables, manifest)
+        full_refresh = full_refresh or full_rebuild_reason(con, as_of, None, inputs) is not None
     command = ["run", "--select", f"tag:{tag}", *(["--full-refresh"] if full_refresh else [])]
-    result = invoke(
-        dbt_args(command, target, {"warehouse_path": str(warehouse)}),
-        manifest=parsed_manifest(warehouse),
-    )
+    result = invoke(dbt_args(command, target, variables), manifest=manifest)
     if not result.success:
         raise DbtError(f"dbt run of layer {tag} failed; see {target / 'run_results.json'}")
 

@@ -141,6 +141,7 @@ class DuckDBEngine:
 
     def build(self, tag: str) -> int:
         variables = {
+            **self.settings.run_vars,
             "warehouse_path": str(self.settings.warehouse),
             "memory_limit": self.settings.memory_limit,
         }
@@ -186,10 +187,11 @@ class SparkEngine:
         options = ["--target", "spark", "--full-refresh"]
         return _dbt_build(tag, target, options, variables, self._manifest)
 
-    def _clocks(self) -> dict[str, str]:
-        """The run's clocks compiled in as vars (macros/as_of.sql): Spark runs each lookup of
-        meta.run_context as a job of its own, and this build parses the project anyway."""
-        clocks = {"as_of": self.settings.as_of.isoformat()}
+    def _clocks(self) -> dict[str, Any]:
+        """The run's vars, with its clocks compiled in as vars (macros/as_of.sql): Spark runs
+        each lookup of meta.run_context as a job of its own, and this build parses the project
+        anyway."""
+        clocks = {**self.settings.run_vars, "as_of": self.settings.as_of.isoformat()}
         if self.settings.as_known_at is not None:
             clocks["as_known_at"] = self.settings.as_known_at.isoformat(sep=" ")
         return clocks

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -53,6 +55,7 @@ class CifResource(dg.ConfigurableResource):
     full_refresh: bool = False
     memory_limit: str = DEFAULT_MEMORY_LIMIT  # how much memory DuckDB may hold
     export_keep_days: int = DEFAULT_EXPORT_KEEP_DAYS  # how long exports stay (0: for ever)
+    run_vars: str = ""  # dbt vars over dbt_project.yml's, a JSON object (CIF_DBT_VARS)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         if context.instance is not None and context.instance.root_directory:
@@ -66,6 +69,7 @@ class CifResource(dg.ConfigurableResource):
             exports=str(settings.exports),
             memory_limit=settings.memory_limit,
             export_keep_days=settings.export_keep_days,
+            run_vars=settings.dbt_vars,
         )
 
     @classmethod
@@ -85,11 +89,12 @@ class CifResource(dg.ConfigurableResource):
     def as_known_at_time(self) -> dt.datetime | None:
         return dt.datetime.fromisoformat(self.as_known_at) if self.as_known_at else None
 
-    def dbt_vars(self, context: dg.AssetExecutionContext) -> dict[str, str]:
-        """What dbt needs on its command line: the file it builds and how much memory DuckDB may
-        use there. The run's clocks are in meta.run_context (`write_run_context`), not vars, so
-        that one parse serves every run."""
+    def dbt_vars(self, context: dg.AssetExecutionContext) -> dict[str, Any]:
+        """What dbt needs on its command line: the vars the run gives over dbt_project.yml's,
+        the file it builds and how much memory DuckDB may use there. The run's clocks are in
+        meta.run_context (`write_run_context`), not vars, so that one parse serves every run."""
         return {
+            **(json.loads(self.run_vars) if self.run_vars else {}),
             "warehouse_path": str(self.warehouse_path(context)),
             "memory_limit": self.memory_limit,
         }

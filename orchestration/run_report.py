@@ -35,6 +35,9 @@ EVENTS = {
     dg.DagsterEventType.ASSET_CHECK_EVALUATION,
 }
 PUBLISH_STEP = "warehouse_published"
+# The metadata key of a dbt model's output that says why the run rebuilt it in full
+# (orchestration/dbt.py); absent when the night was added incrementally.
+FULL_REBUILD = "full_rebuild_reason"
 
 
 @dataclass
@@ -60,6 +63,7 @@ class RunReport:
     customers: int | None = None
     export_folder: str | None = None
     removed_exports: list[str] = field(default_factory=list)  # as-of dates past retention
+    full_rebuild_reason: str | None = None  # why the derived tables were rebuilt in full
     plots: list[Path] = field(default_factory=list)
     started_at: dt.datetime | None = None
     warnings: list[str] = field(default_factory=list)
@@ -144,6 +148,8 @@ def _materialized(report: RunReport, materialization: Any) -> None:
             report.removed_exports = list(meta["removed_exports"].value)
     if "warnings" in meta:
         report.warnings += list(meta["warnings"].value)
+    if FULL_REBUILD in meta:
+        report.full_rebuild_reason = meta[FULL_REBUILD].value
     if "plot_files" in meta:
         report.plots = [Path(p) for p in meta["plot_files"].value]
 
@@ -226,6 +232,7 @@ def _run_facts(report: RunReport) -> RunFacts:
         failed_steps=report.failed_steps,
         by_source=report.by_source,
         notes=[*report.warnings, *(f"unreadable file: {f}" for f in report.failed_files)],
+        build=rebuilt_in_full(report.full_rebuild_reason) if report.full_rebuild_reason else "",
         explanation=report.explanation(),
         seconds=report.seconds,
         step_seconds=report.step_seconds,
@@ -233,6 +240,11 @@ def _run_facts(report: RunReport) -> RunFacts:
         links=links,
         plots=report.plots,
     )
+
+
+def rebuilt_in_full(reason: str) -> str:
+    """The sentence of the summary and the report for a night that rebuilt in full."""
+    return f"The derived tables were rebuilt in full: {reason}."
 
 
 def report_warehouse(report: RunReport) -> Path:

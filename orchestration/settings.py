@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -47,6 +48,20 @@ def _days(value: str, name: str) -> int:
     return int(value)
 
 
+def _vars(value: str) -> str:
+    """A JSON object of dbt vars (checked here, so that a typo fails before the night)."""
+    if value.strip() and not isinstance(_json_or_none(value), dict):
+        raise ValueError(f"CIF_DBT_VARS must be a JSON object of dbt vars, not {value!r}")
+    return value.strip()
+
+
+def _json_or_none(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return None
+
+
 def check_memory_limit(value: str) -> None:
     """DuckDB itself judges the value, so that a typo fails here and not in the night's
     first step."""
@@ -78,12 +93,14 @@ class CifSettings:
     engine: str = "duckdb"  # where dbt builds the models: duckdb or spark
     memory_limit: str = DEFAULT_MEMORY_LIMIT  # DuckDB's buffer memory, e.g. 6GB or 25%
     export_keep_days: int = DEFAULT_EXPORT_KEEP_DAYS  # how long exports stay (0: for ever)
+    # dbt vars over dbt_project.yml's for the run, as a JSON object, e.g. other currency_rates
+    dbt_vars: str = ""
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> CifSettings:
         """Defaults < environment (CIF_LANDING, CIF_WAREHOUSE, CIF_EXPORTS, CIF_ROLE,
         CIF_NIGHTLY_CRON, CIF_TIMEZONE, CIF_ALERT_COMMAND, CIF_ALERT_WEBHOOK, CIF_AUTOMATION,
-        CIF_ENGINE, CIF_MEMORY_LIMIT, CIF_EXPORT_KEEP_DAYS) <
+        CIF_ENGINE, CIF_MEMORY_LIMIT, CIF_EXPORT_KEEP_DAYS, CIF_DBT_VARS) <
         explicit overrides.
 
         Overrides whose value is None are ignored, so CLI flags can be passed straight through.
@@ -105,6 +122,7 @@ class CifSettings:
                 env.get("CIF_EXPORT_KEEP_DAYS", "").strip() or str(cls.export_keep_days),
                 "CIF_EXPORT_KEEP_DAYS",
             ),
+            dbt_vars=_vars(env.get("CIF_DBT_VARS", "")),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         for key in ("landing", "warehouse", "exports"):
@@ -147,6 +165,11 @@ class CifSettings:
             warehouse=self.warehouse.expanduser().resolve(),
             exports=self.exports.expanduser().resolve(),
         )
+
+    @property
+    def run_vars(self) -> dict[str, Any]:
+        """The dbt vars this run gives over dbt_project.yml's (CIF_DBT_VARS)."""
+        return json.loads(self.dbt_vars) if self.dbt_vars else {}
 
     @property
     def alerts_file(self) -> Path:

@@ -7,7 +7,7 @@ from rich.table import Table
 
 from ingest.loader import SUMMARY_COLUMNS
 from orchestration.exports import removal_note
-from orchestration.run_report import RunReport
+from orchestration.run_report import RunReport, rebuilt_in_full
 
 
 def print_summary(console: Console, report: RunReport) -> None:
@@ -66,6 +66,8 @@ def print_summary(console: Console, report: RunReport) -> None:
         f"Exports:   {report.export_folder or '(none written)'}\n"
         f"Run report: {report_link}"
     )
+    if report.full_rebuild_reason:
+        console.print(rebuilt_in_full(report.full_rebuild_reason))
     if report.removed_exports:
         console.print(removal_note(report.removed_exports, report.settings.export_keep_days))
     if report.alert:

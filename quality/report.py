@@ -61,6 +61,7 @@ class RunFacts:
     failed_steps: Mapping[str, str]
     by_source: Mapping[str, Mapping[str, int]]
     notes: Sequence[str] = ()
+    build: str = ""  # why the derived tables were rebuilt in full ("": added incrementally)
     explanation: str = ""
     seconds: float = 0.0
     step_seconds: Mapping[str, float] = field(default_factory=dict)
@@ -155,7 +156,8 @@ def _header(run: RunFacts) -> str:
     return (
         f"<h1>CIF run report: as of {esc(run.as_of)}</h1>"
         f"<div class='muted'>run {esc(run.run_id)}</div>"
-        f"<div class='banner {state}'>{verdict} {counts}.{explanation}</div>"
+        + (f"<p>{esc(run.build)}</p>" if run.build else "")
+        + f"<div class='banner {state}'>{verdict} {counts}.{explanation}</div>"
         f"<dl class='links'>{links}</dl>"
     )
 

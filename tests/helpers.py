@@ -292,6 +292,8 @@ def integrated_customers(con, rows: list[dict]) -> None:
     """The intermediate tables identity resolution reads, holding `rows` (customer records in
     the columns of int_customer_records_unioned; the rest null) as the latest version of each
     record, and no transactions or interactions: for tests of identity alone, without dbt."""
+    from ingest.warehouse import write_run_context
+
     con.execute("create schema if not exists intermediate")
     columns = ", ".join(f"{c} {t}" for c, t in INTEGRATED_CUSTOMER_COLUMNS.items())
     con.execute(f"create or replace table intermediate.int_customer_records_unioned ({columns})")
@@ -308,6 +310,7 @@ def integrated_customers(con, rows: list[dict]) -> None:
             f"create or replace table intermediate.{table} "
             "(source_system varchar, source_customer_id varchar, occurred_at timestamp)"
         )
+    write_run_context(con, dt.date(2099, 12, 31))  # the unions' facts count up to the as-of
 
 
 def nightly(settings):

@@ -10,16 +10,21 @@ changes reach back in time, so the segment history recomputes from an early date
 later (the dbt layers only, on copies: a row known since the first night has reached its date,
 2024-07-02, and the second night's date left with its month) the history is recomputed from that
 night's date only, continues the rows kept before it, and drops the month-end that left its
-window: compared with a full rebuild of that day too.
+window: compared with a full rebuild of that day too. Three more nights on a copy, none with
+--full-refresh: a correction dated after its night's as-of lands (the earlier version leaves the
+facts that night), then the run's vars change currency_rates, then source_trust: each compared
+with a full rebuild, and the vars named as the reason the night rebuilt in full.
 """
 
 import datetime as dt
+import json
 import shutil
 
 import duckdb
 import pandas as pd
 import pytest
 
+from ingest.layouts import project_vars
 from tests.helpers import HISTORY_DAY1, customers, nightly, purchases, write
 
 pytestmark = pytest.mark.slow(seconds=120)
@@ -110,9 +115,9 @@ def nights(tmp_path_factory, dbt_manifest):
     return {"wh": root / "wh" / "cif.duckdb", "root": root, "modes": modes}
 
 
-def _build_copy(wh, root, as_of, full_refresh):
-    """The dbt layers of a copy of `wh` built as of `as_of` (incremental when the build state
-    allows it, unless `full_refresh`)."""
+def _build_copy(wh, root, as_of, full_refresh, variables=None):
+    """The dbt layers of a copy of `wh` built as of `as_of` with the run vars `variables`
+    (incremental when the build state allows it, unless `full_refresh`)."""
     from orchestration.dbt import LAYERS
     from orchestration.dbt_project import build_layer
 
@@ -120,7 +125,7 @@ def _build_copy(wh, root, as_of, full_refresh):
     root.mkdir()
     shutil.copy(wh, copy)
     for tag in LAYERS:
-        build_layer(copy, as_of, tag, root / "target" / tag, full_refresh=full_refresh)
+        build_layer(copy, as_of, tag, root / "target" / tag, full_refresh, variables)
     return copy
 
 
@@ -272,3 +277,96 @@ def test_the_history_uniqueness_check_reads_the_dates_the_night_rewrote(nights, 
     assert _uniqueness_failures(incremental, root / "dup_kept", table, kept) == 0
     # a full build's check reads every date
     assert _uniqueness_failures(month_later["rebuilt"], root / "dup_full", table, kept) == 1
+
+
+# The later nights, on a copy of the site after NIGHTS: (name, as-of, the run's vars).
+CORRECTION_NIGHT = LATE_ROW_DAY
+CORRECTED_TO = CORRECTION_NIGHT + dt.timedelta(days=1)  # after the correction night's as-of
+RATES = {**project_vars()["currency_rates"], "GBP": 0.5}
+TRUST = {**project_vars()["source_trust"], "shop": {"rank": 1, "reason": "a test's trust"}}
+LATER_NIGHTS = [
+    ("correction", CORRECTION_NIGHT, {}),
+    ("currency", CORRECTED_TO, {"currency_rates": RATES}),
+    (
+        "trust",
+        CORRECTED_TO + dt.timedelta(days=1),
+        {"currency_rates": RATES, "source_trust": TRUST},
+    ),
+]
+
+
+def _land_correction(landing):
+    """t-d2 and i-done re-sent dated after the night's as-of, and a purchase in GBP."""
+    crm = landing / "crm"
+    rows = [("t-d2", "c3", CORRECTED_TO.isoformat(), "33.00", "EUR")]
+    rows += [("t-gbp", "c8", CORRECTION_NIGHT.isoformat(), "10.00", "GBP")]
+    write(crm / "transactions" / "n2.csv", pd.DataFrame(rows, columns=[*TRANSACTION, "currency"]))
+    ticket = [("i-done", "c6", f"{CORRECTED_TO}T08:00:00", "web", "question", "false", "")]
+    write(crm / "interactions" / "n2.csv", pd.DataFrame(ticket, columns=INTERACTION))
+
+
+@pytest.fixture(scope="module")
+def later_nights(nights):
+    """Each later night run on a copy of the site (no --full-refresh), with a copy of its
+    warehouse rebuilt in full with the same vars, its build state and its printed summary."""
+    from rich.console import Console
+
+    from orchestration.settings import CifSettings
+    from orchestration.summary import print_summary
+
+    root = nights["root"] / "later_nights"
+    shutil.copytree(nights["root"] / "landing", root / "landing")
+    (root / "wh").mkdir()
+    shutil.copy(nights["wh"], root / "wh" / "cif.duckdb")
+    _land_correction(root / "landing")
+    result = {}
+    for name, as_of, variables in LATER_NIGHTS:
+        settings = CifSettings.in_folder(root, as_of, dbt_vars=json.dumps(variables))
+        report = nightly(settings)
+        assert report.ok, report.explanation()
+        console = Console(record=True, width=200)
+        print_summary(console, report)
+        result[name] = {
+            "state": read(settings.warehouse, "select * from meta.build_state").iloc[0],
+            "summary": console.export_text(),
+            "report": report.report_file.read_text(),
+            "rebuilt": _build_copy(settings.warehouse, root / name, as_of, True, variables),
+            "facts": read(settings.warehouse, "select * from core.fct_transactions"),
+        }
+        shutil.copy(settings.warehouse, root / name / "night.duckdb")
+        result[name]["night"] = root / name / "night.duckdb"
+    return result
+
+
+def test_a_correction_dated_after_the_as_of_takes_the_earlier_version_out_that_night(
+    later_nights,
+):
+    night = later_nights["correction"]
+    assert pd.isna(night["state"].full_rebuild_reason)  # added incrementally
+    assert "rebuilt in full" not in night["summary"] + night["report"]
+    facts = night["facts"].set_index("transaction_id")
+    assert "t-d2" not in facts.index  # its new version is dated after the as-of
+    assert {"t-d3", "t-gbp"} <= set(facts.index)
+    interactions = read(night["night"], "select interaction_id from core.fct_interactions")
+    assert "i-done" not in set(interactions.interaction_id)
+    assert not _differing_tables(night["night"], night["rebuilt"])
+    # the next night reaches the new version's date
+    later = later_nights["currency"]["facts"].set_index("transaction_id")
+    assert float(later.loc["t-d2", "original_amount"]) == 33.0
+
+
+@pytest.mark.parametrize(
+    "name, changed", [("currency", "currency_rates"), ("trust", "source_trust")]
+)
+def test_a_changed_var_rebuilds_the_night_in_full_by_itself_and_says_why(
+    later_nights, name, changed
+):
+    night = later_nights[name]
+    assert night["state"].full_rebuild_reason == f"vars changed: {changed}"
+    assert f"rebuilt in full: vars changed: {changed}." in night["summary"]
+    assert f"rebuilt in full: vars changed: {changed}." in night["report"]
+    run_vars = {night_name: v for night_name, _, v in LATER_NIGHTS}[name]
+    assert json.loads(night["state"].inputs)["vars"][changed] == run_vars[changed]
+    assert not _differing_tables(night["night"], night["rebuilt"])
+    gbp = night["facts"].set_index("transaction_id").loc["t-gbp"]
+    assert float(gbp.amount) == pytest.approx(10.0 / 0.5)  # the run's rate, not the project's

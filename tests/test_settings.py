@@ -66,6 +66,19 @@ def test_export_retention_is_read_from_the_environment_and_checked():
             CifSettings.load({"CIF_EXPORT_KEEP_DAYS": wrong})
 
 
+def test_the_run_s_dbt_vars_come_from_cif_dbt_vars_as_a_json_object():
+    from orchestration.resources import CifResource
+
+    assert CifSettings.load({}).run_vars == {}
+    rates = '{"currency_rates": {"EUR": 1, "GBP": 0.9}}'
+    settings = CifSettings.load({"CIF_DBT_VARS": rates})
+    assert settings.run_vars == {"currency_rates": {"EUR": 1, "GBP": 0.9}}
+    assert CifResource.from_settings(settings).run_vars == rates
+    for wrong in ("currency_rates: 1", "[1, 2]", "{"):
+        with pytest.raises(ValueError, match="CIF_DBT_VARS must be a JSON object"):
+            CifSettings.load({"CIF_DBT_VARS": wrong})
+
+
 def test_the_memory_limit_reaches_duckdb_in_the_python_steps_and_in_dbt(tmp_path, dbt_manifest):
     """CIF_MEMORY_LIMIT bounds the warehouse's DuckDB wherever the night uses it: the Python
     steps' connections (through the resource) and dbt's (through the profile's settings)."""

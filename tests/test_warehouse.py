@@ -5,7 +5,13 @@ import duckdb
 import pandas as pd
 import pytest
 
-from ingest.warehouse import connection, drop_derived_relations, table_row_counts
+from ingest.warehouse import (
+    connection,
+    drop_derived_relations,
+    full_rebuild_reason,
+    table_row_counts,
+    write_build_state,
+)
 from models.scoring.store import ensure_scores_schema, write_scores
 from orchestration.warehouse import (
     WarehouseBusyError,
@@ -178,6 +184,47 @@ def test_a_full_rebuild_drops_what_dbt_derives_and_keeps_the_rest(tmp_path):
         "raw.branch__customers",
         "scores.customer_scores",
     ]
+
+
+DAY = dt.date(2024, 7, 1)
+INPUTS = {
+    "vars": {"currency_rates": {"EUR": 1, "GBP": 0.86}, "source_trust_default_rank": 4},
+    "models": {"fct_transactions": "a1", "dim_customer": "b2"},
+    "macros": {"night_of_facts": "c3"},
+}
+
+
+def test_a_night_with_other_vars_or_models_rebuilds_in_full_and_names_them(tmp_path):
+    with connection(tmp_path / "cif.duckdb") as con:
+        write_build_state(con, DAY, inputs=INPUTS)
+        assert full_rebuild_reason(con, DAY + dt.timedelta(days=1), inputs=INPUTS) is None
+        rates = {**INPUTS["vars"], "currency_rates": {"EUR": 1, "GBP": 0.9}, "new_var": 1}
+        models = {**INPUTS["models"], "dim_customer": "b3"}
+        other = {**INPUTS, "vars": rates, "models": models}
+        assert full_rebuild_reason(con, DAY, inputs=other) == (
+            "models changed: dim_customer; vars changed: currency_rates, new_var"
+        )
+        # a run before the check (--as-of earlier) says that first
+        assert full_rebuild_reason(con, DAY - dt.timedelta(days=1), inputs=other).startswith(
+            "--as-of"
+        )
+
+
+def test_a_build_state_of_an_older_version_without_inputs_rebuilds_once(tmp_path):
+    with connection(tmp_path / "cif.duckdb") as con:
+        con.execute("create schema meta")
+        con.execute(  # the build state as earlier versions wrote it
+            "create table meta.build_state (as_of date not null, as_known_at timestamp not null,"
+            " full_rebuild_reason varchar, built_at timestamp not null)"
+        )
+        con.execute("insert into meta.build_state values (?, '9999-12-31', null, now())", [DAY])
+        reason = full_rebuild_reason(con, DAY, inputs=INPUTS)
+        assert (
+            reason
+            == "the last build recorded no vars or model versions (an older build): rebuilt once"
+        )
+        write_build_state(con, DAY, inputs=INPUTS, full_rebuild_reason=reason)  # that rebuild
+        assert full_rebuild_reason(con, DAY, inputs=INPUTS) is None
 
 
 def test_row_counts_are_exact_after_an_incremental_delete(tmp_path):

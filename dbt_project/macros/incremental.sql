@@ -19,16 +19,37 @@
     {{ batch_column }} > (select coalesce(max(batch_id), -1) from {{ this }})
 {%- endmacro %}
 
-{#- What the night may change in a fact from the integration layer: rows of new batches (new
-    rows and corrected ones: the latest load wins) and rows dated after the last build's
-    business date (known before but left out until this run's date reached them). -#}
+{#- What the night may change in a fact table: rows of new batches (new rows and corrected
+    ones: the latest load wins) and rows whose date the run's business date reached since the
+    last build's (known before but left out until then). -#}
 {% macro night_of_facts(batch_column="batch_id", time_columns=["occurred_at"]) -%}
     (
         {{ from_new_batches(batch_column) }}
         {%- for column in time_columns %}
-            or {{ column }} >= {{ previous_as_of_cutoff() }}
+            or ({{ column }} >= {{ previous_as_of_cutoff() }} and {{ column }} < {{ as_of_cutoff() }})
         {%- endfor %}
     )
+{%- endmacro %}
+
+{#-
+    The fact unions (int_transactions_unioned, int_interactions_unioned) hold the latest
+    version of every fact whatever its date, and the core's facts those dated by the as-of. A
+    correction whose new version is dated after the as-of replaces the earlier version in the
+    union the night it lands; this pre-hook of the core's fact table deletes the facts whose
+    latest version is dated after the as-of (pending: they come back when their date is
+    reached), so the earlier version goes that night, as a full build has it.
+-#}
+{% macro delete_pending_facts(unioned, id_column) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} as facts
+        where exists (
+            select 1 from {{ ref(unioned) }} as pending
+            where
+                pending.source_system = facts.source_system
+                and pending.{{ id_column }} = facts.{{ id_column }}
+                and pending.occurred_at >= {{ as_of_cutoff() }}
+        )
+    {%- endif -%}
 {%- endmacro %}
 
 {#- The source records of an incremental fact table that identity resolution gave another

@@ -108,7 +108,8 @@ DBT_INPUTS = (
 
 # Latest version of each record, with what its source declares about its identifiers (party
 # type, birth year, phone region, a customer number of another system): the intermediate layer
-# carries all of it, so no source system is named here.
+# carries all of it, so no source system is named here. The fact unions hold every latest
+# version whatever its date: a record is first seen by its facts dated by the run's as-of.
 RECORDS_SQL = """
 with latest as (
     select * from intermediate.int_customer_records_unioned where is_latest
@@ -121,9 +122,11 @@ first_seen as (
         union all
         select source_system, source_customer_id, occurred_at
         from intermediate.int_transactions_unioned
+        where occurred_at < (select as_of + interval 1 day from meta.run_context)
         union all
         select source_system, source_customer_id, occurred_at
         from intermediate.int_interactions_unioned
+        where occurred_at < (select as_of + interval 1 day from meta.run_context)
     )
     group by all
 )

@@ -3,6 +3,7 @@
         materialized="incremental",
         incremental_strategy=cif_incremental_strategy(),
         unique_key=["source_system", "transaction_id"],
+        pre_hook="{{ cif.delete_pending_facts('int_transactions_unioned', 'transaction_id') }}",
     )
 }}
 {% if is_incremental() %}
@@ -33,9 +34,15 @@ inner join {{ source('core', 'customer_identity_map') }} as identity_map
         on
             txn.source_system = rekeyed.source_system
             and txn.source_customer_id = rekeyed.source_customer_id
-    where
-        {{ cif.night_of_facts("txn.batch_id", ["txn.occurred_at"]) }}
-        or rekeyed.source_system is not null
+{% endif %}
+-- the union holds every latest version; the facts are those dated by the as-of
+where
+    txn.occurred_at < {{ as_of_cutoff() }}
+{% if is_incremental() %}
+        and (
+            {{ cif.night_of_facts("txn.batch_id", ["txn.occurred_at"]) }}
+            or rekeyed.source_system is not null
+        )
 {% endif %}
 -- clustered by customer: looking up one customer (the frontline) reads only its row groups
 order by identity_map.customer_key, txn.occurred_at

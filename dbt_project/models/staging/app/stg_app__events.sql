@@ -35,4 +35,4 @@ select
     batch_id,
     loaded_at
 from renamed
-where load_rank = 1 and occurred_at < {{ as_of_cutoff() }}
+where load_rank = 1

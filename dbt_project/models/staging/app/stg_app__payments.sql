@@ -33,4 +33,4 @@ select
     batch_id,
     loaded_at
 from renamed
-where load_rank = 1 and occurred_at < {{ as_of_cutoff() }} and amount is not null
+where load_rank = 1 and amount is not null

@@ -35,5 +35,4 @@ select
 from renamed
 where
     load_rank = 1
-    and occurred_at < {{ as_of_cutoff() }}
     and coalesce(order_status, 'PAID') != 'CANCELLED'
