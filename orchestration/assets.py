@@ -144,6 +144,13 @@ def customer_identity_map(context: dg.AssetExecutionContext, cif: CifResource):
     ],
     check_specs=[
         dg.AssetCheckSpec(
+            "scores_available",
+            asset=SCORES_KEY,
+            blocking=False,
+            description="the CLV models could be fitted and every customer with purchases is "
+            "scored; where history is too short, the night publishes without scores (warning)",
+        ),
+        dg.AssetCheckSpec(
             "holdout_within_threshold",
             asset=MODEL_RUNS_KEY,
             blocking=False,
@@ -193,6 +200,15 @@ def customer_scoring(context: dg.AssetExecutionContext, cif: CifResource):
             "plot_files": dg.MetadataValue.json([str(p) for p in result.plots]),
             **key_figures(result.models),  # numbers: Dagster charts them across runs
         },
+    )
+    yield dg.AssetCheckResult(
+        asset_key=SCORES_KEY,
+        check_name="scores_available",
+        passed=result.unavailable is None,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"scores unavailable: {result.unavailable}"
+        if result.unavailable
+        else f"{result.customers_scored:,} customers scored",
     )
     yield dg.AssetCheckResult(
         asset_key=MODEL_RUNS_KEY,

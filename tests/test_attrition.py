@@ -209,13 +209,24 @@ def test_purchase_days_and_channels_count_days_not_transactions():
 def test_short_history_falls_back_to_p_alive_with_a_warning():
     tx, ix, _ = simulate(n=400, seed=3)
     con = warehouse(tx, ix)
-    result = run_scoring(con, START + dt.timedelta(days=200), "short", ScoringConfig())
-    assert any("falls back to 1 - P(alive)" in w for w in result.warnings)
+    as_of = START + dt.timedelta(days=200)
+    result = run_scoring(con, as_of, "short", ScoringConfig())
+    assert "falls back to 1 - P(alive)" in result.attrition_fallback
+    assert result.attrition_fallback in result.warnings
     scores = con.execute("select p_alive, attrition_risk from scores.customer_scores").df()
     assert np.allclose(scores.attrition_risk, 1 - scores.p_alive)
-    assert "attrition_gbm" not in {m["model_name"] for m in result.models}
+    gbm = next(m for m in result.models if m["model_name"] == "attrition_gbm")
+    assert gbm["status"] == "unavailable" and "too little history" in gbm["notes"]
     # The calibration period (20 days, 22 customers) is too short for a sound holdout fit.
     assert result.poor_fits == [result.selected_model]
+    # The next night reuses that fit: still 1 - P(alive), and the warning check says why.
+    later = run_scoring(con, as_of + dt.timedelta(days=1), "short-2", ScoringConfig())
+    assert not later.refitted
+    assert "could not be fitted on " + as_of.isoformat() in later.attrition_fallback
+    scores = con.execute(
+        "select p_alive, attrition_risk from scores.customer_scores where run_id = 'short-2'"
+    ).df()
+    assert len(scores) and np.allclose(scores.attrition_risk, 1 - scores.p_alive)
 
 
 def test_lift_and_calibration_table():

@@ -48,6 +48,9 @@ class ScoringResult:
     # Whether the models were refitted this run or a stored fit was reused, and why.
     refitted: bool = True
     refit_reason: str = ""
+    # Why no customer could be scored tonight (too little history to fit the models): the
+    # warning check scores_available. None: the run scored.
+    unavailable: str | None = None
 
     @property
     def holdout_ok(self) -> bool:

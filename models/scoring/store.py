@@ -114,6 +114,21 @@ def purchases_exist(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> bool:
     return bool(row and row[0][0])
 
 
-def clear_scores(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
-    """No scores for `as_of` (a night with nothing to score leaves none of an earlier run)."""
-    con.execute("delete from scores.customer_scores where as_of_date = ?", [as_of])
+def mark_unavailable(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, run_id: str, runs: pd.DataFrame
+) -> None:
+    """No scores for `as_of` (none of an earlier run of the date either) and this run's
+    model rows saying why, in one transaction."""
+    con.register("new_runs", runs)
+    try:
+        con.execute("begin transaction")
+        con.execute("delete from scores.customer_scores where as_of_date = ?", [as_of])
+        con.execute("delete from scores.model_runs where run_id = ?", [run_id])
+        con.execute("delete from scores.model_artifacts where run_id = ?", [run_id])
+        con.execute("insert into scores.model_runs by name select * from new_runs")
+        con.execute("commit")
+    except duckdb.Error:
+        con.execute("rollback")
+        raise
+    finally:
+        con.unregister("new_runs")
