@@ -8,6 +8,8 @@ import dagster as dg
 from ingest.export import MARTS_SCHEMA
 from ingest.layouts import load_layouts
 from ingest.loader import load_landing, summarize
+from ingest.retention import prune_quarantine
+from ingest.retention import removal_note as quarantine_note
 from models import scoring
 from models.identity import DBT_INPUTS as IDENTITY_INPUTS
 from models.identity import resolve_identities
@@ -24,6 +26,7 @@ HOUSEHOLD_KEY = dg.AssetKey([identity_tables.SCHEMA, identity_tables.HOUSEHOLDS]
 KEY_LOOKUP_KEY = dg.AssetKey([identity_tables.SCHEMA, identity_tables.KEY_LOOKUP])
 SCORES_KEY = dg.AssetKey([scoring.SCHEMA, scoring.SCORES_TABLE])
 MODEL_RUNS_KEY = dg.AssetKey([scoring.SCHEMA, scoring.MODEL_RUNS_TABLE])
+SUMMARY_KEY = dg.AssetKey([scoring.SCHEMA, scoring.SUMMARY_TABLE])
 EXPORT_KEY = dg.AssetKey(["marts_export"])
 # The exported marts: what the marts layer builds into schema marts (its helpers live elsewhere).
 MART_KEYS = dbt_keys_in_schema(MARTS_SCHEMA, dbt_marts_assets)
@@ -47,6 +50,10 @@ def ingest_landing(context: dg.AssetExecutionContext, cif: CifResource):
     Load every new landed file into raw.*, quarantining bad rows (ingest/loader.py)."""
     with cif.connect(context) as con:
         results = load_landing(con, Path(cif.landing), on_file=lambda r: _log_file(context, r))
+        pruned = prune_quarantine(con, cif.quarantine_keep_days)
+    removed = [quarantine_note(pruned, cif.quarantine_keep_days)] if pruned else []
+    for note in removed:
+        context.log.info(note)
     by_source = summarize(results)
     loaded = [r for r in results if r.status == "loaded"]
     context.log.info(
@@ -63,6 +70,7 @@ def ingest_landing(context: dg.AssetExecutionContext, cif: CifResource):
                 "by_source": dg.MetadataValue.json(by_source),
                 "failed_files": dg.MetadataValue.json(failed),
                 "warnings": dg.MetadataValue.json(drift),
+                "retention": dg.MetadataValue.json(removed),
             }
             if key == RAW_KEYS[0]
             else None,
@@ -141,6 +149,7 @@ def customer_identity_map(context: dg.AssetExecutionContext, cif: CifResource):
             deps=[dbt_asset_key(model) for model in scoring.DBT_INPUTS],
         ),
         dg.AssetSpec(MODEL_RUNS_KEY, group_name="scores", kinds={"python", "duckdb"}),
+        dg.AssetSpec(SUMMARY_KEY, group_name="scores", kinds={"python", "duckdb"}),
     ],
     check_specs=[
         dg.AssetCheckSpec(
@@ -175,14 +184,25 @@ def customer_scoring(context: dg.AssetExecutionContext, cif: CifResource):
             con,
             cif.as_of_date,
             context.run.run_id,
-            scoring.ScoringConfig(force_refit=cif.full_refresh),
+            scoring.ScoringConfig(
+                force_refit=cif.full_refresh,
+                scores_keep_days=cif.scores_keep_days,
+                model_runs_keep_days=cif.model_runs_keep_days,
+            ),
             plots_dir=Path(cif.exports) / "plots" / cif.as_of_date.isoformat(),
         )
     for warning in result.warnings:
         context.log.warning(warning)
+    for note in result.removed:
+        context.log.info(note)
     yield dg.MaterializeResult(
-        asset_key=SCORES_KEY, metadata={"customers_scored": result.customers_scored}
+        asset_key=SCORES_KEY,
+        metadata={
+            "customers_scored": result.customers_scored,
+            "retention": dg.MetadataValue.json(result.removed),
+        },
     )
+    yield dg.MaterializeResult(asset_key=SUMMARY_KEY)
     yield dg.MaterializeResult(
         asset_key=MODEL_RUNS_KEY,
         metadata={

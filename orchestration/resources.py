@@ -17,7 +17,16 @@ import duckdb
 
 from ingest.warehouse import connection
 from orchestration.instance import fast_run_history
-from orchestration.settings import DEFAULT_EXPORT_KEEP_DAYS, DEFAULT_MEMORY_LIMIT, CifSettings
+from orchestration.settings import (
+    DEFAULT_AUDIT_KEEP_DAYS,
+    DEFAULT_EXPORT_KEEP_DAYS,
+    DEFAULT_MEMORY_LIMIT,
+    DEFAULT_MODEL_RUNS_KEEP_DAYS,
+    DEFAULT_QUARANTINE_KEEP_DAYS,
+    DEFAULT_RUN_HISTORY_KEEP_DAYS,
+    DEFAULT_SCORES_KEEP_DAYS,
+    CifSettings,
+)
 from orchestration.warehouse import WorkingCopy, WriterLock, clean_stale_work
 
 PUBLISH_KEY = dg.AssetKey(["warehouse_published"])
@@ -53,6 +62,12 @@ class CifResource(dg.ConfigurableResource):
     full_refresh: bool = False
     memory_limit: str = DEFAULT_MEMORY_LIMIT  # how much memory DuckDB may hold
     export_keep_days: int = DEFAULT_EXPORT_KEEP_DAYS  # how long exports stay (0: for ever)
+    # retention of the rest (CifSettings; 0: for ever)
+    scores_keep_days: int = DEFAULT_SCORES_KEEP_DAYS
+    model_runs_keep_days: int = DEFAULT_MODEL_RUNS_KEEP_DAYS
+    run_history_keep_days: int = DEFAULT_RUN_HISTORY_KEEP_DAYS
+    quarantine_keep_days: int = DEFAULT_QUARANTINE_KEEP_DAYS
+    audit_keep_days: int = DEFAULT_AUDIT_KEEP_DAYS
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         if context.instance is not None and context.instance.root_directory:
@@ -66,6 +81,11 @@ class CifResource(dg.ConfigurableResource):
             exports=str(settings.exports),
             memory_limit=settings.memory_limit,
             export_keep_days=settings.export_keep_days,
+            scores_keep_days=settings.scores_keep_days,
+            model_runs_keep_days=settings.model_runs_keep_days,
+            run_history_keep_days=settings.run_history_keep_days,
+            quarantine_keep_days=settings.quarantine_keep_days,
+            audit_keep_days=settings.audit_keep_days,
         )
 
     @classmethod

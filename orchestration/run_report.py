@@ -60,6 +60,7 @@ class RunReport:
     customers: int | None = None
     export_folder: str | None = None
     removed_exports: list[str] = field(default_factory=list)  # as-of dates past retention
+    removed: list[str] = field(default_factory=list)  # what the other retentions removed
     plots: list[Path] = field(default_factory=list)
     started_at: dt.datetime | None = None
     warnings: list[str] = field(default_factory=list)
@@ -144,6 +145,8 @@ def _materialized(report: RunReport, materialization: Any) -> None:
             report.removed_exports = list(meta["removed_exports"].value)
     if "warnings" in meta:
         report.warnings += list(meta["warnings"].value)
+    if "retention" in meta:
+        report.removed += list(meta["retention"].value)
     if "plot_files" in meta:
         report.plots = [Path(p) for p in meta["plot_files"].value]
 

@@ -68,6 +68,8 @@ def print_summary(console: Console, report: RunReport) -> None:
     )
     if report.removed_exports:
         console.print(removal_note(report.removed_exports, report.settings.export_keep_days))
+    for note in report.removed:
+        console.print(note)
     if report.alert:
         hooks = ", ".join(f"{hook}: {result}" for hook, result in report.alert.hooks.items())
         recorded = (

@@ -41,6 +41,7 @@ from models.scoring.attrition_step import ATTRITION_MODEL, attrition_records, fi
 from models.scoring.config import ScoringConfig, ScoringResult
 from models.scoring.costs import acquisition_cost, service_cost_per_year
 from models.scoring.purchases import PurchaseModel, RunStamp, choose_and_refit
+from models.scoring.retention import prune
 from models.scoring.schedule import Decision, decide, dump_classifier, flag, reused_records
 from models.scoring.spend import fit_spend
 from models.scoring.store import ensure_scores_schema, purchases_exist, write_scores
@@ -55,8 +56,22 @@ def run_scoring(
     plots_dir: Path | None = None,
 ) -> ScoringResult:
     """Score every customer with purchases up to `as_of` (idempotent per date), refitting the
-    models where schedule.decide says so and reusing the stored fit otherwise."""
+    models where schedule.decide says so and reusing the stored fit otherwise; then remove the
+    scores and model runs past their retention (retention.py)."""
     ensure_scores_schema(con)
+    result = _score(con, as_of, run_id, config, plots_dir)
+    pruned = prune(con, as_of, config.scores_keep_days, config.model_runs_keep_days)
+    result.removed = pruned.note(config.scores_keep_days, config.model_runs_keep_days)
+    return result
+
+
+def _score(
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    run_id: str,
+    config: ScoringConfig,
+    plots_dir: Path | None,
+) -> ScoringResult:
     if not purchases_exist(con, as_of):  # e.g. a source of customers or interactions only
         result = ScoringResult(customers_scored=0, refitted=False)
         return scores_unavailable(con, as_of, run_id, f"no purchases up to {as_of}", result)
