@@ -17,6 +17,8 @@ from models.identity import tables as identity_tables
 from orchestration.dbt import dbt_asset_key, dbt_keys_in_schema, dbt_marts_assets
 from orchestration.exports import export_published, removal_note
 from orchestration.resources import PUBLISH_KEY, CifResource
+from orchestration.retention import notes, prune_audit, prune_plots, prune_run_history
+from orchestration.settings import CifSettings
 from quality.figures import key_figures, plots_markdown
 from quality.run_history import record_publication
 
@@ -28,6 +30,7 @@ SCORES_KEY = dg.AssetKey([scoring.SCHEMA, scoring.SCORES_TABLE])
 MODEL_RUNS_KEY = dg.AssetKey([scoring.SCHEMA, scoring.MODEL_RUNS_TABLE])
 SUMMARY_KEY = dg.AssetKey([scoring.SCHEMA, scoring.SUMMARY_TABLE])
 EXPORT_KEY = dg.AssetKey(["marts_export"])
+RETENTION_KEY = dg.AssetKey(["retention"])
 # The exported marts: what the marts layer builds into schema marts (its helpers live elsewhere).
 MART_KEYS = dbt_keys_in_schema(MARTS_SCHEMA, dbt_marts_assets)
 
@@ -299,6 +302,35 @@ def marts_export(context: dg.AssetExecutionContext, cif: CifResource) -> dg.Mate
             "pii_excluded": dg.MetadataValue.json(result.excluded_pii),
         }
     )
+
+
+@dg.asset(key=RETENTION_KEY, group_name="exports", deps=[PUBLISH_KEY])
+def retention(context: dg.AssetExecutionContext, cif: CifResource) -> dg.MaterializeResult:
+    """Retention
+
+    Remove the run history, scoring plots and audit-log lookups past their retention
+    (orchestration/retention.py), once the night is published."""
+    beside = CifSettings(warehouse=cif.published_path)  # where the files beside it live
+    runs = prune_run_history(
+        context.instance,
+        beside.dagster_home / "logs",
+        beside.reports_dir,
+        cif.run_history_keep_days,
+        context.run.run_id,
+    )
+    plots = prune_plots(
+        Path(cif.exports) / "plots", cif.export_keep_days, cif.as_of_date.isoformat()
+    )
+    lookups = prune_audit(beside.audit_log, cif.audit_keep_days)
+    days = {
+        "runs": cif.run_history_keep_days,
+        "plots": cif.export_keep_days,
+        "audit": cif.audit_keep_days,
+    }
+    removed = notes(runs, plots, lookups, days)
+    for note in removed:
+        context.log.info(note)
+    return dg.MaterializeResult(metadata={"retention": dg.MetadataValue.json(removed)})
 
 
 @dg.asset(key=PUBLISH_KEY, group_name="exports", kinds={"duckdb"}, deps=MART_KEYS)

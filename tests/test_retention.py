@@ -172,3 +172,99 @@ def test_quarantine_detail_goes_after_its_days_and_the_counts_still_reconcile(tm
     con.execute("delete from quarantine.rejected_rows where batch_id = ?", [new])
     (mismatch,) = reconcile(con).mismatches
     assert mismatch.batch_id == new
+
+
+# --- files beside the warehouse: run history, plots, the audit log --------------------------
+
+NOW = dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.UTC)
+
+
+def aged(path, days):
+    """Give `path` the modification time of `days` before NOW."""
+    import os
+
+    stamp = (NOW - dt.timedelta(days=days)).timestamp()
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_run_history_goes_with_its_logs_and_reports_never_latest(tmp_path):
+    import sqlite3
+
+    import dagster as dg
+
+    from orchestration.instance import dagster_instance
+    from orchestration.retention import prune_run_history
+    from orchestration.settings import CifSettings
+
+    settings = CifSettings.in_folder(tmp_path, AS_OF)
+    instance = dagster_instance(settings)
+    logs, reports = settings.dagster_home / "logs", settings.reports_dir
+    logs.mkdir(parents=True)
+    reports.mkdir(parents=True)
+    ages = {"old": 120, "recent": 10, "current": 200, "running": 150}
+    for run_id, days in ages.items():
+        status = dg.DagsterRunStatus.STARTED if run_id == "running" else dg.DagsterRunStatus.SUCCESS
+        instance.add_run(dg.DagsterRun(job_name="nightly", run_id=run_id, status=status))
+        (logs / f"{run_id}.log").write_text("log")
+        (reports / f"{run_id}.html").write_text("report")
+    (reports / "latest.html").write_text("latest")
+    (logs / "orphan.log").write_text("log")  # its run is gone from the history already
+    aged(reports / "latest.html", 365)
+    aged(logs / "orphan.log", 100)
+    with sqlite3.connect(settings.dagster_home / "history" / "runs.db") as db:
+        for run_id, days in ages.items():
+            created = (NOW - dt.timedelta(days=days)).replace(tzinfo=None)
+            db.execute("update runs set create_timestamp = ? where run_id = ?", [created, run_id])
+    removed = prune_run_history(instance, logs, reports, 90, "current", now=NOW)
+    assert removed == ["old"]
+    assert {r.run_id for r in instance.get_runs()} == {"recent", "current", "running"}
+    assert sorted(p.name for p in logs.iterdir()) == ["current.log", "recent.log", "running.log"]
+    assert sorted(p.name for p in reports.iterdir()) == [
+        "current.html", "latest.html", "recent.html", "running.html"
+    ]  # fmt: skip
+    assert prune_run_history(instance, logs, reports, 0, "x", now=NOW) == []  # 0: for ever
+
+
+def test_plots_go_after_the_exports_days_never_tonights(tmp_path):
+    from orchestration.retention import notes, prune_plots
+
+    plots = tmp_path / "plots"
+    for as_of, days in {
+        "2025-01-31": 40,
+        "2025-02-28": 31,
+        "2025-03-31": 3,
+        "2025-04-01": 90,
+    }.items():
+        folder = plots / as_of
+        folder.mkdir(parents=True)
+        (folder / "clv.png").write_bytes(b"png")
+        aged(folder, days)
+    assert prune_plots(plots, 30, "2025-04-01", now=NOW) == ["2025-01-31", "2025-02-28"]
+    assert sorted(p.name for p in plots.iterdir()) == ["2025-03-31", "2025-04-01"]
+    assert prune_plots(plots, 0, "x", now=NOW) == []
+    assert "2025-01-31" in notes([], ["2025-01-31"], 0, {"plots": 30})[0]
+
+
+def test_the_audit_log_drops_old_lookups_in_place_under_its_lock(tmp_path):
+    import json
+
+    from frontline import audit
+    from orchestration.retention import prune_audit
+
+    log = tmp_path / "audit" / "lookups.jsonl"
+    log.parent.mkdir()
+    lines = [
+        {"at": (NOW - dt.timedelta(days=days)).isoformat(), "user": f"u{days}"}
+        for days in (500, 401, 399, 3)
+    ]
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    inode = log.stat().st_ino
+    assert prune_audit(log, 400, now=NOW) == 2
+    assert [e["user"] for e in audit.entries(log)] == ["u399", "u3"]
+    assert log.stat().st_ino == inode  # rewritten in place: a waiting writer appends to it
+    audit.record(log, user="after", role="agent", action="show", customer_keys=[1], channel="t")
+    assert [e["user"] for e in audit.entries(log)] == ["u399", "u3", "after"]
+    assert prune_audit(log, 400, now=NOW) == 0  # the first line is recent: nothing read beyond
+    assert prune_audit(log, 0, now=NOW + dt.timedelta(days=9999)) == 0  # 0: for ever
+    assert prune_audit(tmp_path / "none.jsonl", 400, now=NOW) == 0
