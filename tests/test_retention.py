@@ -203,7 +203,7 @@ def test_run_history_goes_with_its_logs_and_reports_never_latest(tmp_path):
     logs.mkdir(parents=True)
     reports.mkdir(parents=True)
     ages = {"old": 120, "recent": 10, "current": 200, "running": 150}
-    for run_id, days in ages.items():
+    for run_id in ages:
         status = dg.DagsterRunStatus.STARTED if run_id == "running" else dg.DagsterRunStatus.SUCCESS
         instance.add_run(dg.DagsterRun(job_name="nightly", run_id=run_id, status=status))
         (logs / f"{run_id}.log").write_text("log")
