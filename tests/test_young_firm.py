@@ -3,6 +3,9 @@ customer, or no purchase at all) still publishes the warehouse, with the scores 
 unavailable and a warning; a later night with repeat purchases scores normally."""
 
 import datetime as dt
+import json
+import os
+import time
 
 import duckdb
 import pandas as pd
@@ -117,8 +120,24 @@ def young_firm(tmp_path_factory, dbt_manifest):
     first = nightly(settings(root, FIRST_NIGHT))
     facts = first_night_facts(root, first)
     write(shop / "transactions" / "repeat.csv", repeat_purchases())
+    plant_old_files(settings(root, LATER_NIGHT))
     later = nightly(settings(root, LATER_NIGHT))
     return root, first, facts, later
+
+
+def plant_old_files(site) -> None:
+    """What a year of nights leaves beside the warehouse: an old plot folder, an old run's
+    log, a lookup of last year in the audit log."""
+    year_ago = time.time() - 366 * 86400
+    plot = site.exports / "plots" / "2024-12-31"
+    plot.mkdir(parents=True)
+    log = site.dagster_home / "logs" / "an-old-run.log"
+    log.write_text("old")
+    for path in (plot, log):
+        os.utime(path, (year_ago, year_ago))
+    site.audit_log.parent.mkdir(parents=True)
+    at = dt.datetime.fromtimestamp(year_ago - 40 * 86400, dt.UTC).isoformat()
+    site.audit_log.write_text(json.dumps({"at": at, "user": "someone"}) + "\n")
 
 
 def test_first_night_without_repeat_purchases_publishes(young_firm):
@@ -180,3 +199,14 @@ def test_a_later_night_with_repeat_purchases_scores_normally(young_firm):
         "and segment in ('top value', 'mid value', 'low value')",
     )
     assert tiers == [(12,)]
+
+
+def test_a_later_night_removes_what_is_past_its_retention_and_says_so(young_firm):
+    root, _, _, later = young_firm
+    site = settings(root, LATER_NIGHT)
+    assert not (site.exports / "plots" / "2024-12-31").exists()
+    assert not (site.dagster_home / "logs" / "an-old-run.log").exists()
+    assert site.audit_log.read_text() == ""
+    text = summary_text(later)
+    assert "Plots written more than 30 days ago removed (CIF_EXPORT_KEEP_DAYS): 2024-12-31" in text
+    assert "Audit log lookups older than 400 days removed (CIF_AUDIT_KEEP_DAYS): 1" in text
