@@ -313,7 +313,7 @@ def retention(context: dg.AssetExecutionContext, cif: CifResource) -> dg.Materia
     beside = CifSettings(warehouse=cif.published_path)  # where the files beside it live
     runs = prune_run_history(
         context.instance,
-        beside.dagster_home / "logs",
+        beside.dagster_home,
         beside.reports_dir,
         cif.run_history_keep_days,
         context.run.run_id,

@@ -29,16 +29,17 @@ def _older(path: Path, cutoff: dt.datetime) -> bool:
 
 def prune_run_history(
     instance: dg.DagsterInstance,
-    logs: Path,
+    home: Path,
     reports: Path,
     keep_days: int,
     current_run_id: str,
     now: dt.datetime | None = None,
 ) -> list[str]:
     """Remove the finished runs created more than `keep_days` ago (0: keep for ever) from the
-    Dagster instance, with their log and report files, and any such file older than that
-    (a run's files outlive a history deleted by hand); never `latest.html` nor this run's.
-    Returns the deleted runs' ids."""
+    Dagster instance in `home` (their events and event database: instance.py), with their
+    compute logs, log and report files, and any such file older than that (a run's files
+    outlive a history deleted by hand); never `latest.html` nor this run's. Returns the
+    removed runs' ids."""
     if not keep_days:
         return []
     cutoff = _cutoff(keep_days, now)
@@ -46,7 +47,9 @@ def prune_run_history(
     removed = [r.dagster_run.run_id for r in old if r.dagster_run.run_id != current_run_id]
     for run_id in removed:
         instance.delete_run(run_id)
+        shutil.rmtree(home / "storage" / run_id, ignore_errors=True)  # compute logs
     gone = set(removed)
+    logs = home / "logs"
     for folder, pattern in ((logs, "*.log"), (reports, "*.html")):
         for path in folder.glob(pattern) if folder.is_dir() else []:
             if path.name == "latest.html" or path.stem == current_run_id:

@@ -216,14 +216,22 @@ def test_run_history_goes_with_its_logs_and_reports_never_latest(tmp_path):
         for run_id, days in ages.items():
             created = (NOW - dt.timedelta(days=days)).replace(tzinfo=None)
             db.execute("update runs set create_timestamp = ? where run_id = ?", [created, run_id])
-    removed = prune_run_history(instance, logs, reports, 90, "current", now=NOW)
+    for run_id in ages:  # each run's events in its own database file, and its compute logs
+        instance.report_engine_event("started", instance.get_run_by_id(run_id))
+        (settings.dagster_home / "storage" / run_id / "compute_logs").mkdir(parents=True)
+    shards = settings.dagster_home / "history" / "runs"
+    assert (shards / "old.db").exists()
+    removed = prune_run_history(instance, settings.dagster_home, reports, 90, "current", now=NOW)
     assert removed == ["old"]
+    assert not list(shards.glob("old.db*")) and (shards / "recent.db").exists()
+    assert not (settings.dagster_home / "storage" / "old").exists()
+    assert (settings.dagster_home / "storage" / "recent").exists()
     assert {r.run_id for r in instance.get_runs()} == {"recent", "current", "running"}
     assert sorted(p.name for p in logs.iterdir()) == ["current.log", "recent.log", "running.log"]
     assert sorted(p.name for p in reports.iterdir()) == [
         "current.html", "latest.html", "recent.html", "running.html"
     ]  # fmt: skip
-    assert prune_run_history(instance, logs, reports, 0, "x", now=NOW) == []  # 0: for ever
+    assert prune_run_history(instance, settings.dagster_home, reports, 0, "x", now=NOW) == []
 
 
 def test_plots_go_after_the_exports_days_never_tonights(tmp_path):
