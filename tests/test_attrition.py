@@ -236,3 +236,32 @@ def test_lift_and_calibration_table():
     table = calibration_table(score, label, bins=5)
     assert [r["customers"] for r in table] == [2] * 5
     assert table[-1]["observed"] == 1.0 and table[0]["observed"] == 0.0
+
+
+def test_a_failed_refit_reuses_the_stored_fit_rather_than_scoring_nobody(simulated):
+    """Corrections leave eight customers: too few to refit, but the stored fit still scores."""
+    from models.scoring.store import ensure_scores_schema
+
+    _, _, _, con, _, _, _ = simulated
+    tx = con.execute("select * from core.fct_transactions where customer_key <= 8").fetchall()
+    ix = con.execute("select * from core.fct_interactions where customer_key <= 8").fetchall()
+    few = warehouse(tx, ix)
+    ensure_scores_schema(few)
+    for table in ("model_runs", "model_artifacts"):
+        few.register(
+            "stored", con.execute(f"select * from scores.{table} where run_id = 'r1'").df()
+        )
+        few.execute(f"insert into scores.{table} by name select * from stored")
+        few.unregister("stored")
+    result = run_scoring(few, AS_OF, "after-corrections", ScoringConfig(force_refit=True))
+    assert not result.refitted and result.unavailable is None
+    assert result.refit_reason.startswith("the models could not be refitted (too little history")
+    assert result.refit_reason in result.warnings
+    scored = few.execute("select count(*), count(clv_net_36m) from scores.customer_scores")
+    scored = scored.fetchall()
+    buyers = few.execute(
+        "select count(distinct customer_key) from core.fct_transactions "
+        "where amount >= 0 and occurred_on <= ?",
+        [AS_OF],
+    ).fetchall()[0][0]
+    assert scored == [(buyers, buyers)]

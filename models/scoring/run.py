@@ -23,7 +23,8 @@ A model whose holdout error passes a threshold is marked 'poor fit' and reported
 Too little history to fit the models (a young firm: no purchases, too few customers, no
 repeat purchases) is not a failure: the night stores no scores for its date, one
 'unavailable' model_runs row per model with the reason (unavailable.py), and the warning
-check scores_available says why; the marts show the customers without CLV.
+check scores_available says why; the marts show the customers without CLV. A failed refit
+where a stored fit exists scores with that fit instead (schedule.reuse_after_failed_refit).
 """
 
 from __future__ import annotations
@@ -42,7 +43,14 @@ from models.scoring.config import ScoringConfig, ScoringResult
 from models.scoring.costs import acquisition_cost, service_cost_per_year
 from models.scoring.purchases import PurchaseModel, RunStamp, choose_and_refit
 from models.scoring.retention import prune
-from models.scoring.schedule import Decision, decide, dump_classifier, flag, reused_records
+from models.scoring.schedule import (
+    Decision,
+    decide,
+    dump_classifier,
+    flag,
+    reuse_after_failed_refit,
+    reused_records,
+)
 from models.scoring.spend import fit_spend
 from models.scoring.store import ensure_scores_schema, purchases_exist, write_scores
 from models.scoring.unavailable import UNAVAILABLE, attrition_unavailable, scores_unavailable
@@ -86,7 +94,13 @@ def _score(
             scores, records = _reuse(con, as_of, run_id, config, decision, result)
             artifacts = []
     except FitError as exc:  # too little history, or no model converged on it
-        return scores_unavailable(con, as_of, run_id, str(exc), result)
+        fallback = reuse_after_failed_refit(con, as_of, config, str(exc))
+        if fallback is None:
+            return scores_unavailable(con, as_of, run_id, str(exc), result)
+        result = ScoringResult(0, refitted=False, refit_reason=fallback.reason)
+        result.warnings.append(fallback.reason)
+        scores, records = _reuse(con, as_of, run_id, config, fallback, result)
+        artifacts = []
     scores = scores.reset_index().rename(columns={"index": "customer_key"})
     scores.insert(1, "as_of_date", as_of)
     scores.insert(2, "run_id", run_id)
