@@ -83,9 +83,10 @@ def prune_scores(
     ).fetchall()
     pruned.score_dates = [r[0] for r in stale]
     if pruned.score_dates:
-        pruned.score_rows = con.execute(
-            "delete from scores.customer_scores where list_contains($dates, as_of_date)",
-            {"dates": pruned.score_dates},
+        pruned.score_rows = con.execute(  # the range first: row groups of later nights skipped
+            "delete from scores.customer_scores "
+            "where as_of_date <= $cutoff and list_contains($dates, as_of_date)",
+            {"cutoff": cutoff, "dates": pruned.score_dates},
         ).fetchall()[0][0]
     return kept
 
