@@ -47,3 +47,40 @@ def entries(log: Path) -> list[dict]:
     if not log.exists():
         return []
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+def drop_before(log: Path, cutoff: dt.datetime) -> int:
+    """Rewrite the log without the lookups made before `cutoff`, in place under the writers'
+    lock: a lookup waiting for the lock appends after the rewrite, none is lost. The log is in
+    the order written, so a first line inside the window means nothing to drop. Returns the
+    lines dropped."""
+    if not log.exists():
+        return 0
+    fd = os.open(log, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with os.fdopen(os.dup(fd), "r+b") as file:
+            if not _before(file.readline(), cutoff):
+                return 0
+            file.seek(0)
+            lines = file.read().splitlines(keepends=True)
+            kept = [line for line in lines if not _before(line, cutoff)]
+            if len(kept) == len(lines):
+                return 0
+            file.seek(0)
+            file.truncate()
+            file.writelines(kept)
+            file.flush()
+            os.fsync(file.fileno())
+        return len(lines) - len(kept)
+    finally:
+        os.close(fd)
+
+
+def _before(line: bytes, cutoff: dt.datetime) -> bool:
+    """A lookup made before `cutoff` (a line that cannot be read is kept)."""
+    try:
+        at = dt.datetime.fromisoformat(json.loads(line)["at"])
+    except (ValueError, KeyError, TypeError):
+        return False
+    return at < cutoff

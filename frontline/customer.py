@@ -60,6 +60,12 @@ class CustomerView:
         if row and row[0]:
             return row[0]
         row = self.con.execute("select max(as_of_date) from scores.customer_scores").fetchone()
+        if row and row[0]:
+            return row[0]
+        try:  # a young firm: no key account and no scores yet, but the run's own date
+            row = self.con.execute("select max(as_of) from meta.run_context").fetchone()
+        except duckdb.CatalogException:
+            row = None
         return row[0] if row and row[0] else dt.date.today()
 
     def select(self, columns: list[str], prefix: str = "") -> str:

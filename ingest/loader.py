@@ -70,6 +70,10 @@ create table if not exists quarantine.rejected_rows (
     reason varchar not null,
     quarantined_at timestamp not null
 );
+create table if not exists meta.quarantine_pruned (
+    batch_id bigint not null,
+    pruned_at timestamp not null
+);
 create table if not exists quarantine.rejected_values (
     batch_id bigint not null,
     source_system varchar not null,

@@ -39,10 +39,29 @@ UNIT_NAME = {1.0: "day", 7.0: "week"}
 DAYS_PER_MONTH = 365.25 / 12
 # A parameter outside these bounds means the optimiser ran off to a degenerate solution.
 PARAM_BOUNDS = (1e-4, 1e4)
+# Fewer customers (BG/NBD, Pareto/NBD) or repeat customers with spend (Gamma-Gamma) than
+# this leave the population's heterogeneity unestimated.
+MIN_FIT_CUSTOMERS = 10
 
 
 class FitError(RuntimeError):
     """A model could not be fitted (no convergence with any penalizer, or too little data)."""
+
+
+def too_little_history(rfm: pd.DataFrame) -> str | None:
+    """Why the CLV models cannot be fitted on `rfm` yet (a young firm's first nights), or
+    None: enough customers, with enough repeat purchases and spend."""
+    repeat = int(((rfm.frequency > 0) & (rfm.monetary_value > 0)).sum()) if len(rfm) else 0
+    if len(rfm) < MIN_FIT_CUSTOMERS:
+        return f"only {len(rfm)} customers with purchases (the models need {MIN_FIT_CUSTOMERS})"
+    if not (rfm.frequency > 0).any():
+        return f"no repeat purchases yet ({len(rfm)} customers, one purchase day each)"
+    if repeat < MIN_FIT_CUSTOMERS:
+        return (
+            f"only {repeat} customers with repeat purchases (Gamma-Gamma needs "
+            f"{MIN_FIT_CUSTOMERS} to estimate spend)"
+        )
+    return None
 
 
 @dataclass
@@ -191,7 +210,7 @@ def fit_purchase_model(
     marked poor; its standard errors are None where the Hessian is not positive definite."""
     if model not in PURCHASE_MODELS:
         raise ValueError(f"unknown purchase model {model!r}")
-    if len(rfm) < 10 or rfm.frequency.sum() == 0:
+    if len(rfm) < MIN_FIT_CUSTOMERS or rfm.frequency.sum() == 0:
         raise FitError(f"{model}: too little data ({len(rfm)} customers, no repeat purchases)")
     collapsed, sample_note = _prepared(rfm, model, max_customers)
     errors = []
@@ -261,7 +280,7 @@ def fit_spend_model(
     """Gamma-Gamma on repeat customers with positive spend (a fixed random sample of
     `max_customers` above that); reports the independence check."""
     repeat = rfm[(rfm.frequency > 0) & (rfm.monetary_value > 0)]
-    if len(repeat) < 10:
+    if len(repeat) < MIN_FIT_CUSTOMERS:
         raise FitError(f"gamma_gamma: only {len(repeat)} repeat customers with spend")
     correlation = spend_independence(rfm)
     notes = [f"corr(frequency, monetary_value) = {correlation:.3f}"]

@@ -8,6 +8,8 @@ import dagster as dg
 from ingest.export import MARTS_SCHEMA
 from ingest.layouts import load_layouts
 from ingest.loader import load_landing, summarize
+from ingest.retention import prune_quarantine
+from ingest.retention import removal_note as quarantine_note
 from models import scoring
 from models.identity import DBT_INPUTS as IDENTITY_INPUTS
 from models.identity import resolve_identities
@@ -15,6 +17,8 @@ from models.identity import tables as identity_tables
 from orchestration.dbt import dbt_asset_key, dbt_keys_in_schema, dbt_marts_assets
 from orchestration.exports import export_published, removal_note
 from orchestration.resources import PUBLISH_KEY, CifResource
+from orchestration.retention import notes, prune_audit, prune_plots, prune_run_history
+from orchestration.settings import CifSettings
 from quality.figures import key_figures, plots_markdown
 from quality.run_history import record_publication
 
@@ -24,7 +28,9 @@ HOUSEHOLD_KEY = dg.AssetKey([identity_tables.SCHEMA, identity_tables.HOUSEHOLDS]
 KEY_LOOKUP_KEY = dg.AssetKey([identity_tables.SCHEMA, identity_tables.KEY_LOOKUP])
 SCORES_KEY = dg.AssetKey([scoring.SCHEMA, scoring.SCORES_TABLE])
 MODEL_RUNS_KEY = dg.AssetKey([scoring.SCHEMA, scoring.MODEL_RUNS_TABLE])
+SUMMARY_KEY = dg.AssetKey([scoring.SCHEMA, scoring.SUMMARY_TABLE])
 EXPORT_KEY = dg.AssetKey(["marts_export"])
+RETENTION_KEY = dg.AssetKey(["retention"])
 # The exported marts: what the marts layer builds into schema marts (its helpers live elsewhere).
 MART_KEYS = dbt_keys_in_schema(MARTS_SCHEMA, dbt_marts_assets)
 
@@ -47,6 +53,10 @@ def ingest_landing(context: dg.AssetExecutionContext, cif: CifResource):
     Load every new landed file into raw.*, quarantining bad rows (ingest/loader.py)."""
     with cif.connect(context) as con:
         results = load_landing(con, Path(cif.landing), on_file=lambda r: _log_file(context, r))
+        pruned = prune_quarantine(con, cif.quarantine_keep_days)
+    removed = [quarantine_note(pruned, cif.quarantine_keep_days)] if pruned else []
+    for note in removed:
+        context.log.info(note)
     by_source = summarize(results)
     loaded = [r for r in results if r.status == "loaded"]
     context.log.info(
@@ -63,6 +73,7 @@ def ingest_landing(context: dg.AssetExecutionContext, cif: CifResource):
                 "by_source": dg.MetadataValue.json(by_source),
                 "failed_files": dg.MetadataValue.json(failed),
                 "warnings": dg.MetadataValue.json(drift),
+                "retention": dg.MetadataValue.json(removed),
             }
             if key == RAW_KEYS[0]
             else None,
@@ -141,8 +152,16 @@ def customer_identity_map(context: dg.AssetExecutionContext, cif: CifResource):
             deps=[dbt_asset_key(model) for model in scoring.DBT_INPUTS],
         ),
         dg.AssetSpec(MODEL_RUNS_KEY, group_name="scores", kinds={"python", "duckdb"}),
+        dg.AssetSpec(SUMMARY_KEY, group_name="scores", kinds={"python", "duckdb"}),
     ],
     check_specs=[
+        dg.AssetCheckSpec(
+            "scores_available",
+            asset=SCORES_KEY,
+            blocking=False,
+            description="the CLV models could be fitted and every customer with purchases is "
+            "scored; where history is too short, the night publishes without scores (warning)",
+        ),
         dg.AssetCheckSpec(
             "holdout_within_threshold",
             asset=MODEL_RUNS_KEY,
@@ -168,14 +187,25 @@ def customer_scoring(context: dg.AssetExecutionContext, cif: CifResource):
             con,
             cif.as_of_date,
             context.run.run_id,
-            scoring.ScoringConfig(force_refit=cif.full_refresh),
+            scoring.ScoringConfig(
+                force_refit=cif.full_refresh,
+                scores_keep_days=cif.scores_keep_days,
+                model_runs_keep_days=cif.model_runs_keep_days,
+            ),
             plots_dir=Path(cif.exports) / "plots" / cif.as_of_date.isoformat(),
         )
     for warning in result.warnings:
         context.log.warning(warning)
+    for note in result.removed:
+        context.log.info(note)
     yield dg.MaterializeResult(
-        asset_key=SCORES_KEY, metadata={"customers_scored": result.customers_scored}
+        asset_key=SCORES_KEY,
+        metadata={
+            "customers_scored": result.customers_scored,
+            "retention": dg.MetadataValue.json(result.removed),
+        },
     )
+    yield dg.MaterializeResult(asset_key=SUMMARY_KEY)
     yield dg.MaterializeResult(
         asset_key=MODEL_RUNS_KEY,
         metadata={
@@ -193,6 +223,15 @@ def customer_scoring(context: dg.AssetExecutionContext, cif: CifResource):
             "plot_files": dg.MetadataValue.json([str(p) for p in result.plots]),
             **key_figures(result.models),  # numbers: Dagster charts them across runs
         },
+    )
+    yield dg.AssetCheckResult(
+        asset_key=SCORES_KEY,
+        check_name="scores_available",
+        passed=result.unavailable is None,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"scores unavailable: {result.unavailable}"
+        if result.unavailable
+        else f"{result.customers_scored:,} customers scored",
     )
     yield dg.AssetCheckResult(
         asset_key=MODEL_RUNS_KEY,
@@ -265,6 +304,35 @@ def marts_export(context: dg.AssetExecutionContext, cif: CifResource) -> dg.Mate
             "pii_excluded": dg.MetadataValue.json(result.excluded_pii),
         }
     )
+
+
+@dg.asset(key=RETENTION_KEY, group_name="exports", deps=[PUBLISH_KEY])
+def retention(context: dg.AssetExecutionContext, cif: CifResource) -> dg.MaterializeResult:
+    """Retention
+
+    Remove the run history, scoring plots and audit-log lookups past their retention
+    (orchestration/retention.py), once the night is published."""
+    beside = CifSettings(warehouse=cif.published_path)  # where the files beside it live
+    runs = prune_run_history(
+        context.instance,
+        beside.dagster_home,
+        beside.reports_dir,
+        cif.run_history_keep_days,
+        context.run.run_id,
+    )
+    plots = prune_plots(
+        Path(cif.exports) / "plots", cif.export_keep_days, cif.as_of_date.isoformat()
+    )
+    lookups = prune_audit(beside.audit_log, cif.audit_keep_days)
+    days = {
+        "runs": cif.run_history_keep_days,
+        "plots": cif.export_keep_days,
+        "audit": cif.audit_keep_days,
+    }
+    removed = notes(runs, plots, lookups, days)
+    for note in removed:
+        context.log.info(note)
+    return dg.MaterializeResult(metadata={"retention": dg.MetadataValue.json(removed)})
 
 
 @dg.asset(key=PUBLISH_KEY, group_name="exports", kinds={"duckdb"}, deps=MART_KEYS)

@@ -9,6 +9,7 @@ from orchestration.assets import (
     customer_scoring,
     ingest_landing,
     marts_export,
+    retention,
     warehouse_published,
 )
 from orchestration.checks import ALL_CHECKS
@@ -32,6 +33,7 @@ ASSETS = [
     dbt_marts_assets,
     warehouse_published,
     marts_export,
+    retention,
 ]
 
 

@@ -46,6 +46,7 @@ LAYERS = ("integrate", "core", "marts")  # the dbt tags, in build order
 SCORES_TABLES = (
     f"{scoring.SCHEMA}.{scoring.SCORES_TABLE}",
     f"{scoring.SCHEMA}.{scoring.MODEL_RUNS_TABLE}",
+    f"{scoring.SCHEMA}.{scoring.SUMMARY_TABLE}",
 )
 
 

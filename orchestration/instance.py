@@ -113,6 +113,12 @@ class _Engines:
             )
         return self._engines[conn_string]
 
+    def forget(self, conn_string: str) -> None:
+        """Close one file's pooled connections (before the file is deleted)."""
+        engine = self._engines.pop(conn_string, None)
+        if engine is not None:
+            engine.dispose()
+
     def dispose(self) -> None:
         """Close every pooled connection (before their files are deleted)."""
         for engine in self._engines.values():
@@ -144,6 +150,16 @@ class OneEngineEventLogStorage(SqliteEventLogStorage):
     def wipe(self) -> None:
         self._cached.dispose()  # Dagster deletes the run files: no connection may outlive them
         super().wipe()
+
+    def delete_events(self, run_id: str) -> None:
+        """Dagster's, then the run's own database file: emptied, SQLite keeps its size (about
+        2 MB for a small night), so a deleted run would still cost its file for ever."""
+        super().delete_events(run_id)
+        with self._db_lock:
+            self._cached.forget(self.conn_string_for_shard(run_id))
+            self._initialized_dbs.discard(run_id)
+            for suffix in (".db", ".db-wal", ".db-shm"):
+                Path(self._base_dir, f"{run_id}{suffix}").unlink(missing_ok=True)
 
     def has_table(self, table_name: str) -> bool:
         engine = self._cached.engine(self.conn_string_for_shard("index"))

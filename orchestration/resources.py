@@ -19,7 +19,16 @@ import duckdb
 
 from ingest.warehouse import connection
 from orchestration.instance import fast_run_history
-from orchestration.settings import DEFAULT_EXPORT_KEEP_DAYS, DEFAULT_MEMORY_LIMIT, CifSettings
+from orchestration.settings import (
+    DEFAULT_AUDIT_KEEP_DAYS,
+    DEFAULT_EXPORT_KEEP_DAYS,
+    DEFAULT_MEMORY_LIMIT,
+    DEFAULT_MODEL_RUNS_KEEP_DAYS,
+    DEFAULT_QUARANTINE_KEEP_DAYS,
+    DEFAULT_RUN_HISTORY_KEEP_DAYS,
+    DEFAULT_SCORES_KEEP_DAYS,
+    CifSettings,
+)
 from orchestration.warehouse import WorkingCopy, WriterLock, clean_stale_work
 
 PUBLISH_KEY = dg.AssetKey(["warehouse_published"])
@@ -56,6 +65,12 @@ class CifResource(dg.ConfigurableResource):
     memory_limit: str = DEFAULT_MEMORY_LIMIT  # how much memory DuckDB may hold
     export_keep_days: int = DEFAULT_EXPORT_KEEP_DAYS  # how long exports stay (0: for ever)
     run_vars: str = ""  # dbt vars over dbt_project.yml's, a JSON object (CIF_DBT_VARS)
+    # retention of the rest (CifSettings; 0: for ever)
+    scores_keep_days: int = DEFAULT_SCORES_KEEP_DAYS
+    model_runs_keep_days: int = DEFAULT_MODEL_RUNS_KEEP_DAYS
+    run_history_keep_days: int = DEFAULT_RUN_HISTORY_KEEP_DAYS
+    quarantine_keep_days: int = DEFAULT_QUARANTINE_KEEP_DAYS
+    audit_keep_days: int = DEFAULT_AUDIT_KEEP_DAYS
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         if context.instance is not None and context.instance.root_directory:
@@ -70,6 +85,11 @@ class CifResource(dg.ConfigurableResource):
             memory_limit=settings.memory_limit,
             export_keep_days=settings.export_keep_days,
             run_vars=settings.dbt_vars,
+            scores_keep_days=settings.scores_keep_days,
+            model_runs_keep_days=settings.model_runs_keep_days,
+            run_history_keep_days=settings.run_history_keep_days,
+            quarantine_keep_days=settings.quarantine_keep_days,
+            audit_keep_days=settings.audit_keep_days,
         )
 
     @classmethod

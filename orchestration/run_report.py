@@ -64,6 +64,7 @@ class RunReport:
     export_folder: str | None = None
     removed_exports: list[str] = field(default_factory=list)  # as-of dates past retention
     full_rebuild_reason: str | None = None  # why the derived tables were rebuilt in full
+    removed: list[str] = field(default_factory=list)  # what the other retentions removed
     plots: list[Path] = field(default_factory=list)
     started_at: dt.datetime | None = None
     warnings: list[str] = field(default_factory=list)
@@ -150,6 +151,8 @@ def _materialized(report: RunReport, materialization: Any) -> None:
         report.warnings += list(meta["warnings"].value)
     if FULL_REBUILD in meta:
         report.full_rebuild_reason = meta[FULL_REBUILD].value
+    if "retention" in meta:
+        report.removed += list(meta["retention"].value)
     if "plot_files" in meta:
         report.plots = [Path(p) for p in meta["plot_files"].value]
 

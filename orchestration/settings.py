@@ -29,6 +29,15 @@ DEFAULT_MEMORY_LIMIT = "20%"
 # How many days an as-of date's export stays after it was written (0: for ever). At 1M customers
 # a night's export is about 1 GB: kept for ever, a nightly run fills a disk in months.
 DEFAULT_EXPORT_KEEP_DAYS = 30
+# Retention of what else grows with nights (orchestration/retention.py; 0: for ever): every
+# night's scores for 35 days, so the segment history finds every night of the current month
+# (month-ends stay for ever); model fits, quarantined records and the audit log for about a
+# year; the run history (Dagster's runs, their logs and reports) for a quarter.
+DEFAULT_SCORES_KEEP_DAYS = 35
+DEFAULT_MODEL_RUNS_KEEP_DAYS = 400
+DEFAULT_RUN_HISTORY_KEEP_DAYS = 90
+DEFAULT_AUDIT_KEEP_DAYS = 400
+DEFAULT_QUARANTINE_KEEP_DAYS = 400
 # DuckDB names the catalog after the file: it must not shadow a schema of the warehouse.
 RESERVED_NAMES = frozenset(
     {"raw", "meta", "quarantine", "staging", "intermediate", "core", "scores", "marts", "main"}
@@ -60,6 +69,10 @@ def _json_or_none(value: str) -> Any:
         return json.loads(value)
     except ValueError:
         return None
+
+
+def _keep_days(env: Mapping[str, str], name: str, default: int) -> int:
+    return _days(env.get(name, "").strip() or str(default), name)
 
 
 def check_memory_limit(value: str) -> None:
@@ -95,13 +108,19 @@ class CifSettings:
     export_keep_days: int = DEFAULT_EXPORT_KEEP_DAYS  # how long exports stay (0: for ever)
     # dbt vars over dbt_project.yml's for the run, as a JSON object, e.g. other currency_rates
     dbt_vars: str = ""
+    scores_keep_days: int = DEFAULT_SCORES_KEEP_DAYS  # every night's scores (month-ends: ever)
+    model_runs_keep_days: int = DEFAULT_MODEL_RUNS_KEEP_DAYS  # model fits and their artifacts
+    run_history_keep_days: int = DEFAULT_RUN_HISTORY_KEEP_DAYS  # Dagster runs, logs, reports
+    audit_keep_days: int = DEFAULT_AUDIT_KEEP_DAYS  # frontline lookups in the audit log
+    quarantine_keep_days: int = DEFAULT_QUARANTINE_KEEP_DAYS  # rejected records (personal data)
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> CifSettings:
         """Defaults < environment (CIF_LANDING, CIF_WAREHOUSE, CIF_EXPORTS, CIF_ROLE,
         CIF_NIGHTLY_CRON, CIF_TIMEZONE, CIF_ALERT_COMMAND, CIF_ALERT_WEBHOOK, CIF_AUTOMATION,
-        CIF_ENGINE, CIF_MEMORY_LIMIT, CIF_EXPORT_KEEP_DAYS, CIF_DBT_VARS) <
-        explicit overrides.
+        CIF_ENGINE, CIF_MEMORY_LIMIT, CIF_EXPORT_KEEP_DAYS, CIF_DBT_VARS, CIF_SCORES_KEEP_DAYS,
+        CIF_MODEL_RUNS_KEEP_DAYS, CIF_RUN_HISTORY_KEEP_DAYS, CIF_AUDIT_KEEP_DAYS,
+        CIF_QUARANTINE_KEEP_DAYS) < explicit overrides.
 
         Overrides whose value is None are ignored, so CLI flags can be passed straight through.
         """
@@ -118,9 +137,17 @@ class CifSettings:
             automation=_switch(env.get("CIF_AUTOMATION", "on"), "CIF_AUTOMATION"),
             engine=env.get("CIF_ENGINE", cls.engine).strip().lower() or cls.engine,
             memory_limit=env.get("CIF_MEMORY_LIMIT", "").strip() or cls.memory_limit,
-            export_keep_days=_days(
-                env.get("CIF_EXPORT_KEEP_DAYS", "").strip() or str(cls.export_keep_days),
-                "CIF_EXPORT_KEEP_DAYS",
+            export_keep_days=_keep_days(env, "CIF_EXPORT_KEEP_DAYS", cls.export_keep_days),
+            scores_keep_days=_keep_days(env, "CIF_SCORES_KEEP_DAYS", cls.scores_keep_days),
+            model_runs_keep_days=_keep_days(
+                env, "CIF_MODEL_RUNS_KEEP_DAYS", cls.model_runs_keep_days
+            ),
+            run_history_keep_days=_keep_days(
+                env, "CIF_RUN_HISTORY_KEEP_DAYS", cls.run_history_keep_days
+            ),
+            audit_keep_days=_keep_days(env, "CIF_AUDIT_KEEP_DAYS", cls.audit_keep_days),
+            quarantine_keep_days=_keep_days(
+                env, "CIF_QUARANTINE_KEEP_DAYS", cls.quarantine_keep_days
             ),
             dbt_vars=_vars(env.get("CIF_DBT_VARS", "")),
         )

@@ -70,6 +70,10 @@ def print_summary(console: Console, report: RunReport) -> None:
         console.print(rebuilt_in_full(report.full_rebuild_reason))
     if report.removed_exports:
         console.print(removal_note(report.removed_exports, report.settings.export_keep_days))
+    # scores and quarantine detail go in the run's working copy: removed only if it is published
+    if report.outcome.published:
+        for note in report.removed:
+            console.print(note)
     if report.alert:
         hooks = ", ".join(f"{hook}: {result}" for hook, result in report.alert.hooks.items())
         recorded = (

@@ -1,5 +1,6 @@
 """Reconciliation of the raw layer: every received row is loaded or quarantined, and every value
-ingest refused is in quarantine.rejected_values while its row in raw holds NULL for it."""
+ingest refused is in quarantine.rejected_values while its row in raw holds NULL for it (for the
+batches whose quarantine detail is still kept: ingest/retention.py)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ left join (
 ) v using (batch_id)
 where b.status = 'loaded'
   and (b.rows_received != b.rows_loaded + b.rows_quarantined
-       or b.rows_quarantined != coalesce(q.quarantined, 0)
-       or coalesce(b.values_quarantined, 0) != coalesce(v.quarantined, 0))
+       or (b.batch_id not in (select batch_id from meta.quarantine_pruned)
+           and (b.rows_quarantined != coalesce(q.quarantined, 0)
+                or coalesce(b.values_quarantined, 0) != coalesce(v.quarantined, 0))))
 """
 
 

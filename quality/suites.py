@@ -30,7 +30,8 @@ def _customer_360() -> list[Any]:
         e.ExpectColumnValuesToBeBetween(column="p_alive", min_value=0, max_value=1, mostly=1.0),
         e.ExpectColumnValuesToBeBetween(column="clv_gross_12m", min_value=0),
         e.ExpectColumnValuesToBeInSet(
-            column="value_segment", value_set=["prospect", "top value", "mid value", "low value"]
+            column="value_segment",
+            value_set=["prospect", "top value", "mid value", "low value", "not scored"],
         ),
     ]
 

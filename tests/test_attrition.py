@@ -209,13 +209,24 @@ def test_purchase_days_and_channels_count_days_not_transactions():
 def test_short_history_falls_back_to_p_alive_with_a_warning():
     tx, ix, _ = simulate(n=400, seed=3)
     con = warehouse(tx, ix)
-    result = run_scoring(con, START + dt.timedelta(days=200), "short", ScoringConfig())
-    assert any("falls back to 1 - P(alive)" in w for w in result.warnings)
+    as_of = START + dt.timedelta(days=200)
+    result = run_scoring(con, as_of, "short", ScoringConfig())
+    assert "falls back to 1 - P(alive)" in result.attrition_fallback
+    assert result.attrition_fallback in result.warnings
     scores = con.execute("select p_alive, attrition_risk from scores.customer_scores").df()
     assert np.allclose(scores.attrition_risk, 1 - scores.p_alive)
-    assert "attrition_gbm" not in {m["model_name"] for m in result.models}
+    gbm = next(m for m in result.models if m["model_name"] == "attrition_gbm")
+    assert gbm["status"] == "unavailable" and "too little history" in gbm["notes"]
     # The calibration period (20 days, 22 customers) is too short for a sound holdout fit.
     assert result.poor_fits == [result.selected_model]
+    # The next night reuses that fit: still 1 - P(alive), and the warning check says why.
+    later = run_scoring(con, as_of + dt.timedelta(days=1), "short-2", ScoringConfig())
+    assert not later.refitted
+    assert "could not be fitted on " + as_of.isoformat() in later.attrition_fallback
+    scores = con.execute(
+        "select p_alive, attrition_risk from scores.customer_scores where run_id = 'short-2'"
+    ).df()
+    assert len(scores) and np.allclose(scores.attrition_risk, 1 - scores.p_alive)
 
 
 def test_lift_and_calibration_table():
@@ -225,3 +236,32 @@ def test_lift_and_calibration_table():
     table = calibration_table(score, label, bins=5)
     assert [r["customers"] for r in table] == [2] * 5
     assert table[-1]["observed"] == 1.0 and table[0]["observed"] == 0.0
+
+
+def test_a_failed_refit_reuses_the_stored_fit_rather_than_scoring_nobody(simulated):
+    """Corrections leave eight customers: too few to refit, but the stored fit still scores."""
+    from models.scoring.store import ensure_scores_schema
+
+    _, _, _, con, _, _, _ = simulated
+    tx = con.execute("select * from core.fct_transactions where customer_key <= 8").fetchall()
+    ix = con.execute("select * from core.fct_interactions where customer_key <= 8").fetchall()
+    few = warehouse(tx, ix)
+    ensure_scores_schema(few)
+    for table in ("model_runs", "model_artifacts"):
+        few.register(
+            "stored", con.execute(f"select * from scores.{table} where run_id = 'r1'").df()
+        )
+        few.execute(f"insert into scores.{table} by name select * from stored")
+        few.unregister("stored")
+    result = run_scoring(few, AS_OF, "after-corrections", ScoringConfig(force_refit=True))
+    assert not result.refitted and result.unavailable is None
+    assert result.refit_reason.startswith("the models could not be refitted (too little history")
+    assert result.refit_reason in result.warnings
+    scored = few.execute("select count(*), count(clv_net_36m) from scores.customer_scores")
+    scored = scored.fetchall()
+    buyers = few.execute(
+        "select count(distinct customer_key) from core.fct_transactions "
+        "where amount >= 0 and occurred_on <= ?",
+        [AS_OF],
+    ).fetchall()[0][0]
+    assert scored == [(buyers, buyers)]

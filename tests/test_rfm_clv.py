@@ -13,8 +13,10 @@ from models.clv import (
     fit_spend_model,
     holdout_metrics,
     score_customers,
+    too_little_history,
 )
 from models.rfm import compress, holdout_actuals, rfm_summary
+from models.scoring import run_scoring
 
 
 @pytest.fixture
@@ -193,6 +195,51 @@ def test_holdout_calibration_table_by_frequency():
 def test_too_little_data_is_a_clear_fit_error():
     with pytest.raises(FitError, match="too little data"):
         fit_purchase_model(pd.DataFrame({"frequency": [0.0], "recency": [0.0], "T": [5.0]}))
+
+
+def rfm_of(frequencies: list[int]) -> pd.DataFrame:
+    n = len(frequencies)
+    return pd.DataFrame(
+        {"frequency": frequencies, "recency": [30.0] * n, "T": [90.0] * n, "monetary_value": 25.0}
+    ).assign(monetary_value=lambda f: f.monetary_value.where(f.frequency > 0, 0.0))
+
+
+def test_too_little_history_says_why_before_any_fit():
+    assert too_little_history(rfm_of([1] * 9)) == (
+        "only 9 customers with purchases (the models need 10)"
+    )
+    assert too_little_history(rfm_of([0] * 12)) == (
+        "no repeat purchases yet (12 customers, one purchase day each)"
+    )
+    assert too_little_history(rfm_of([0] * 5 + [2] * 7)).startswith(
+        "only 7 customers with repeat purchases"
+    )
+    assert too_little_history(rfm_of([0] * 5 + [2] * 10)) is None
+
+
+def test_a_night_without_enough_history_stores_why_and_no_scores(facts):
+    day = dt.date(2025, 6, 30)
+    facts.executemany(
+        "insert into core.fct_transactions values (?, ?, ?)",
+        [(10 + i, dt.date(2025, 1, 1) + dt.timedelta(days=9 * i), 30 + i) for i in range(12)],
+    )
+    run_scoring(facts, day, "r0")  # creates the tables; scores of an earlier run of the day
+    facts.execute(
+        "insert into scores.customer_scores (customer_key, as_of_date, run_id) values (1, ?, 'r0')",
+        [day],
+    )
+    result = run_scoring(facts, day, "r1")
+    assert result.unavailable.startswith("too little history up to 2025-06-30")
+    assert "only 1 customers with repeat purchases" in result.unavailable
+    assert result.warnings == [f"scores unavailable as of 2025-06-30: {result.unavailable}"]
+    assert facts.execute("select count(*) from scores.customer_scores").fetchall() == [(0,)]
+    runs = facts.execute(
+        "select model_name, status, notes, selected from scores.model_runs where run_id = 'r1'"
+    ).fetchall()
+    assert sorted(r[0] for r in runs) == ["attrition_gbm", "bgnbd", "gamma_gamma", "pareto_nbd"]
+    assert {(r[1], r[2], r[3]) for r in runs} == {("unavailable", result.unavailable, False)}
+    empty = run_scoring(facts, dt.date(2023, 12, 31), "r2")  # before the first purchase
+    assert empty.unavailable == "no purchases up to 2023-12-31"
 
 
 def test_holdout_metrics():

@@ -79,6 +79,27 @@ def test_the_run_s_dbt_vars_come_from_cif_dbt_vars_as_a_json_object():
             CifSettings.load({"CIF_DBT_VARS": wrong})
 
 
+@pytest.mark.parametrize(
+    ("variable", "field", "default"),
+    [
+        ("CIF_SCORES_KEEP_DAYS", "scores_keep_days", 35),
+        ("CIF_MODEL_RUNS_KEEP_DAYS", "model_runs_keep_days", 400),
+        ("CIF_RUN_HISTORY_KEEP_DAYS", "run_history_keep_days", 90),
+        ("CIF_AUDIT_KEEP_DAYS", "audit_keep_days", 400),
+        ("CIF_QUARANTINE_KEEP_DAYS", "quarantine_keep_days", 400),
+    ],
+)
+def test_every_retention_has_a_default_and_a_setting(variable, field, default):
+    from orchestration.resources import CifResource
+
+    assert getattr(CifSettings.load({}), field) == default
+    assert getattr(CifSettings.load({variable: " 7 "}), field) == 7
+    assert getattr(CifSettings.load({variable: "0"}), field) == 0  # for ever
+    assert getattr(CifResource.from_settings(CifSettings.load({variable: "9"})), field) == 9
+    with pytest.raises(ValueError, match=f"{variable} must be a whole number"):
+        CifSettings.load({variable: "a month"})
+
+
 def test_the_memory_limit_reaches_duckdb_in_the_python_steps_and_in_dbt(tmp_path, dbt_manifest):
     """CIF_MEMORY_LIMIT bounds the warehouse's DuckDB wherever the night uses it: the Python
     steps' connections (through the resource) and dbt's (through the profile's settings)."""

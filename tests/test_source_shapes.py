@@ -60,6 +60,12 @@ def test_customers_and_interactions_only_run_succeeds(no_purchases):
     assert report.customers == 205 + 5  # every crm record, and the 5 helpdesk callers
     assert any("no purchases up to 2024-06-30" in w for w in report.warnings)
     assert query(root, "select count(*) from scores.customer_scores") == [(0,)]
+    check = next(c for c in report.checks if c.name == "scores_available")
+    assert not check.passed and "no purchases up to 2024-06-30" in check.description
+    assert query(root, "select distinct status, notes from scores.model_runs") == [
+        ("unavailable", "no purchases up to 2024-06-30")
+    ]
+    assert query(root, "select distinct value_segment from marts.customer_360") == [("prospect",)]
     assert query(root, "select count(*) from marts.key_accounts") == [(0,)]
     assert query(root, "select count(*) from core.fct_interactions") == [(12,)]
 

@@ -7,6 +7,7 @@ from models.scoring.config import (
     MODEL_RUNS_TABLE,
     SCHEMA,
     SCORES_TABLE,
+    SUMMARY_TABLE,
     ScoringConfig,
     ScoringResult,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "MODEL_RUNS_TABLE",
     "SCHEMA",
     "SCORES_TABLE",
+    "SUMMARY_TABLE",
     "ScoringConfig",
     "ScoringResult",
     "ensure_scores_schema",

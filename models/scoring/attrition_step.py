@@ -31,8 +31,9 @@ def fit_attrition(
             config.time_unit_days,
             config.min_attrition_auc_uplift,
         )
-    except FitError as exc:
-        result.warnings.append(f"attrition risk falls back to 1 - P(alive): {exc}")
+    except FitError as exc:  # the warning check attrition_beats_baseline says so
+        result.attrition_fallback = f"attrition risk falls back to 1 - P(alive): {exc}"
+        result.warnings.append(result.attrition_fallback)
         return None
     auc = attrition.metrics.get("auc", math.nan)
     baseline_auc = attrition.baseline_metrics.get("auc", math.nan)

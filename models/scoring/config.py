@@ -10,6 +10,9 @@ from models.clv import ClvAssumptions
 SCHEMA = "scores"
 SCORES_TABLE = "customer_scores"
 MODEL_RUNS_TABLE = "model_runs"
+# One row per scored date (customers, average CLV and risk): what the KPIs read, kept for ever
+# while the per-customer scores of a past night are kept for a retention window (retention.py).
+SUMMARY_TABLE = "score_summary"
 # The dbt models scoring reads ("schema.model"): its upstream in the graph.
 DBT_INPUTS = ("core.fct_transactions", "core.fct_interactions", "core.dim_customer")
 
@@ -32,6 +35,10 @@ class ScoringConfig:
     refit_drift_pct: float = 10.0
     # ... or always (`cif run --full-refresh`); otherwise a night scores with the stored fit.
     force_refit: bool = False
+    # Retention (retention.py; 0: keep for ever): every night's scores for this many days,
+    # month-ends for ever; the model runs for this many days, and those the kept scores used.
+    scores_keep_days: int = 0
+    model_runs_keep_days: int = 0
 
 
 @dataclass
@@ -48,6 +55,11 @@ class ScoringResult:
     # Whether the models were refitted this run or a stored fit was reused, and why.
     refitted: bool = True
     refit_reason: str = ""
+    # Why no customer could be scored tonight (too little history to fit the models): the
+    # warning check scores_available. None: the run scored.
+    unavailable: str | None = None
+    # What retention removed tonight, in sentences for the run's log and summary.
+    removed: list[str] = field(default_factory=list)
 
     @property
     def holdout_ok(self) -> bool:

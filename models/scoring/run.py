@@ -19,6 +19,12 @@
    historized per (customer_key, as_of_date) in `scores.customer_scores` (store.py).
 A model whose holdout error passes a threshold is marked 'poor fit' and reported in
 `ScoringResult.warnings` (the asset turns that into a warning check).
+
+Too little history to fit the models (a young firm: no purchases, too few customers, no
+repeat purchases) is not a failure: the night stores no scores for its date, one
+'unavailable' model_runs row per model with the reason (unavailable.py), and the warning
+check scores_available says why; the marts show the customers without CLV. A failed refit
+where a stored fit exists scores with that fit instead (schedule.reuse_after_failed_refit).
 """
 
 from __future__ import annotations
@@ -30,15 +36,24 @@ import duckdb
 import pandas as pd
 
 from models.attrition import stored_risk
-from models.clv import score_customers
+from models.clv import FitError, score_customers, too_little_history
 from models.rfm import holdout_actuals, rfm_summary
 from models.scoring.attrition_step import ATTRITION_MODEL, attrition_records, fit_attrition
 from models.scoring.config import ScoringConfig, ScoringResult
 from models.scoring.costs import acquisition_cost, service_cost_per_year
 from models.scoring.purchases import PurchaseModel, RunStamp, choose_and_refit
-from models.scoring.schedule import Decision, decide, dump_classifier, flag, reused_records
+from models.scoring.retention import prune
+from models.scoring.schedule import (
+    Decision,
+    decide,
+    dump_classifier,
+    flag,
+    reuse_after_failed_refit,
+    reused_records,
+)
 from models.scoring.spend import fit_spend
-from models.scoring.store import clear_scores, ensure_scores_schema, purchases_exist, write_scores
+from models.scoring.store import ensure_scores_schema, purchases_exist, write_scores
+from models.scoring.unavailable import UNAVAILABLE, attrition_unavailable, scores_unavailable
 
 
 def run_scoring(
@@ -49,22 +64,42 @@ def run_scoring(
     plots_dir: Path | None = None,
 ) -> ScoringResult:
     """Score every customer with purchases up to `as_of` (idempotent per date), refitting the
-    models where schedule.decide says so and reusing the stored fit otherwise."""
+    models where schedule.decide says so and reusing the stored fit otherwise; then remove the
+    scores and model runs past their retention (retention.py)."""
     ensure_scores_schema(con)
+    result = _score(con, as_of, run_id, config, plots_dir)
+    pruned = prune(con, as_of, config.scores_keep_days, config.model_runs_keep_days)
+    result.removed = pruned.note(config.scores_keep_days, config.model_runs_keep_days)
+    return result
+
+
+def _score(
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    run_id: str,
+    config: ScoringConfig,
+    plots_dir: Path | None,
+) -> ScoringResult:
     if not purchases_exist(con, as_of):  # e.g. a source of customers or interactions only
-        clear_scores(con, as_of)
-        return ScoringResult(
-            customers_scored=0,
-            warnings=[f"no purchases up to {as_of}: no model was fitted and no customer scored"],
-        )
+        result = ScoringResult(customers_scored=0, refitted=False)
+        return scores_unavailable(con, as_of, run_id, f"no purchases up to {as_of}", result)
     decision = decide(con, as_of, config)
     result = ScoringResult(
         customers_scored=0, refitted=decision.refit, refit_reason=decision.reason
     )
-    if decision.refit:
-        scores, records, artifacts = _refit(con, as_of, run_id, config, result, plots_dir)
-    else:
-        scores, records = _reuse(con, as_of, run_id, config, decision, result)
+    try:
+        if decision.refit:
+            scores, records, artifacts = _refit(con, as_of, run_id, config, result, plots_dir)
+        else:
+            scores, records = _reuse(con, as_of, run_id, config, decision, result)
+            artifacts = []
+    except FitError as exc:  # too little history, or no model converged on it
+        fallback = reuse_after_failed_refit(con, as_of, config, str(exc))
+        if fallback is None:
+            return scores_unavailable(con, as_of, run_id, str(exc), result)
+        result = ScoringResult(0, refitted=False, refit_reason=fallback.reason)
+        result.warnings.append(fallback.reason)
+        scores, records = _reuse(con, as_of, run_id, config, fallback, result)
         artifacts = []
     scores = scores.reset_index().rename(columns={"index": "customer_key"})
     scores.insert(1, "as_of_date", as_of)
@@ -87,9 +122,12 @@ def _refit(con, as_of, run_id, config: ScoringConfig, result: ScoringResult, plo
     """Validate on the holdout, choose, refit and score: (scores, model_runs rows, artifacts)."""
     unit = config.time_unit_days
     stamp = RunStamp(run_id, as_of, as_of - dt.timedelta(days=config.holdout_days), unit)
+    rfm = rfm_summary(con, as_of, unit)
+    shortfall = too_little_history(rfm)
+    if shortfall:
+        raise FitError(f"too little history up to {as_of} to fit the CLV models: {shortfall}")
     calibration = rfm_summary(con, stamp.calibration_end, unit)
     holdout = holdout_actuals(con, stamp.calibration_end, as_of)
-    rfm = rfm_summary(con, as_of, unit)
     purchases = choose_and_refit(
         calibration, holdout.holdout_purchases.astype(float), rfm, stamp, config, result
     )
@@ -100,7 +138,9 @@ def _refit(con, as_of, run_id, config: ScoringConfig, result: ScoringResult, plo
     )
     attrition = fit_attrition(con, as_of, config, result)
     artifacts = []
-    if attrition is not None:
+    if attrition is None:
+        records.append(attrition_unavailable(run_id, as_of, result.attrition_fallback or ""))
+    else:
         scores["attrition_risk"] = attrition.risk.reindex(scores.index).fillna(1.0 - scores.p_alive)
         records += attrition_records(attrition, run_id, as_of, config)
         if attrition.fitted is not None and attrition.risk_source == "classifier":
@@ -126,7 +166,12 @@ def _reuse(con, as_of, run_id, config: ScoringConfig, decision: Decision, result
     result.poor_fits = [
         n for n in (stored.selected, "gamma_gamma") if rows.loc[n].status == "poor fit"
     ]
-    if "attrition_gbm" in rows.index:
+    if ATTRITION_MODEL in rows.index and rows.loc[ATTRITION_MODEL].status == UNAVAILABLE:
+        result.attrition_fallback = (
+            f"the attrition classifier could not be fitted on {stored.as_of} "
+            f"({rows.loc[ATTRITION_MODEL].notes}): attrition risk is 1 - P(alive)"
+        )
+    elif ATTRITION_MODEL in rows.index:
         risk = stored_risk(
             con,
             as_of,
@@ -137,7 +182,7 @@ def _reuse(con, as_of, run_id, config: ScoringConfig, decision: Decision, result
             rfm,
         )
         scores["attrition_risk"] = risk.reindex(scores.index).fillna(1.0 - scores.p_alive)
-        if not flag(rows.loc["attrition_gbm"].selected):
+        if not flag(rows.loc[ATTRITION_MODEL].selected):
             result.attrition_fallback = (
                 f"the attrition classifier fitted on {stored.as_of} did not beat the BTYD "
                 "baseline 1 - P(alive) on its holdout: the baseline is used"

@@ -223,6 +223,20 @@ def decide(con: duckdb.DuckDBPyConnection, as_of: dt.date, config: ScoringConfig
     )
 
 
+def reuse_after_failed_refit(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, config: ScoringConfig, why: str
+) -> Decision | None:
+    """Reuse the stored fit on a night whose refit failed (too little history after
+    corrections, no convergence); None where no stored fit can score tonight."""
+    stored = latest_fit(con, as_of)
+    if stored is None or load_classifier(con, stored):
+        return None
+    if stored.rows.loc[stored.selected].time_unit != unit_name(config.time_unit_days):
+        return None
+    reason = f"the models could not be refitted ({why}): reused the fit of {stored.as_of}"
+    return Decision(False, f"{reason} (run {stored.run_id})", stored)
+
+
 def reused_records(decision: Decision, run_id: str, as_of: dt.date) -> list[dict]:
     """This run's model_runs rows: the stored fit's, re-stamped, saying they were reused."""
     assert decision.stored is not None

@@ -8,7 +8,7 @@ import duckdb
 import pandas as pd
 
 from ingest.warehouse import drop_primary_keys
-from models.scoring.config import SCORES_TABLE
+from models.scoring.config import SCORES_TABLE, SUMMARY_TABLE
 
 SCORES_DDL = """
 create schema if not exists scores;
@@ -46,6 +46,13 @@ alter table scores.model_runs add column if not exists log_covariance json;
 alter table scores.model_runs add column if not exists refitted boolean;
 alter table scores.model_runs add column if not exists refit_reason varchar;
 alter table scores.model_runs add column if not exists fitted_run_id varchar;
+create table if not exists scores.score_summary (
+    as_of_date date not null,
+    run_id varchar not null,
+    customers_scored bigint not null,
+    avg_clv_net_36m double,
+    avg_attrition_risk double
+);
 create table if not exists scores.model_artifacts (
     run_id varchar not null,
     model_name varchar not null,
@@ -57,12 +64,28 @@ create table if not exists scores.model_artifacts (
 """
 
 
+SUMMARY_SQL = """
+select as_of_date, any_value(run_id) as run_id, count(*) as customers_scored,
+       avg(clv_net_36m) as avg_clv_net_36m, avg(attrition_risk) as avg_attrition_risk
+from {scores} group by as_of_date
+"""
+
+
 def ensure_scores_schema(con: duckdb.DuckDBPyConnection) -> None:
     # One row per customer and as-of date, kept by write_scores (delete the date, insert its
     # unique rows), not by a primary key: its index cost 1M scores 2 s a night and grew with
     # every night's million rows.
+    had_summary = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'scores' and table_name = ?",
+        [SUMMARY_TABLE],
+    ).fetchall()[0][0]
     con.execute(SCORES_DDL)
     drop_primary_keys(con, "scores", [SCORES_TABLE])
+    if not had_summary:  # a warehouse of before the summary: every date it still has scores of
+        con.execute(
+            "insert into scores.score_summary by name "
+            + SUMMARY_SQL.format(scores="scores.customer_scores")
+        )
 
 
 def write_scores(
@@ -87,6 +110,10 @@ def write_scores(
         # clustered by customer: looking up one customer (the frontline) reads only its row groups
         con.execute(
             "insert into scores.customer_scores by name select * from new_scores order by customer_key"
+        )
+        con.execute("delete from scores.score_summary where as_of_date = ?", [as_of])
+        con.execute(
+            "insert into scores.score_summary by name " + SUMMARY_SQL.format(scores="new_scores")
         )
         con.execute("delete from scores.model_runs where run_id = ?", [run_id])
         con.execute("insert into scores.model_runs by name select * from new_runs")
@@ -114,6 +141,22 @@ def purchases_exist(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> bool:
     return bool(row and row[0][0])
 
 
-def clear_scores(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
-    """No scores for `as_of` (a night with nothing to score leaves none of an earlier run)."""
-    con.execute("delete from scores.customer_scores where as_of_date = ?", [as_of])
+def mark_unavailable(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, run_id: str, runs: pd.DataFrame
+) -> None:
+    """No scores for `as_of` (none of an earlier run of the date either) and this run's
+    model rows saying why, in one transaction."""
+    con.register("new_runs", runs)
+    try:
+        con.execute("begin transaction")
+        con.execute("delete from scores.customer_scores where as_of_date = ?", [as_of])
+        con.execute("delete from scores.score_summary where as_of_date = ?", [as_of])
+        con.execute("delete from scores.model_runs where run_id = ?", [run_id])
+        con.execute("delete from scores.model_artifacts where run_id = ?", [run_id])
+        con.execute("insert into scores.model_runs by name select * from new_runs")
+        con.execute("commit")
+    except duckdb.Error:
+        con.execute("rollback")
+        raise
+    finally:
+        con.unregister("new_runs")

@@ -138,7 +138,8 @@ select
     attrition_risk,
     risk_level,
     case
-        when attrition_risk is null then 'Not scored: no purchase history yet.'
+        when attrition_risk is null and life_cycle_stage = 'prospect' then 'Not scored: no purchase history yet.'
+        when attrition_risk is null then 'Not scored: too little purchase history to fit the models yet.'
         when warning_signs = ''
             then risk_level || ' risk ('
                 || {{ dbt.cast('cast(round(100 * attrition_risk) as integer)', text) }}
@@ -168,8 +169,12 @@ select
             then 'Lapsed: no purchase for ' || {{ dbt.cast('days_since_last_purchase', text) }}
                 || ' days (more than {{ var("lifecycle_lapsed_days") }}).'
         when life_cycle_stage = 'at risk' or attrition_risk >= {{ var('next_step_high_risk') }}
-            then 'Attrition risk ' || {{ dbt.cast('cast(round(100 * attrition_risk) as integer)', text) }}
-                || '%, life cycle ' || life_cycle_stage || ': keep this ' || value_segment || ' customer.'
+            then coalesce(
+                    'Attrition risk ' || {{ dbt.cast('cast(round(100 * attrition_risk) as integer)', text) }}
+                    || '%, life cycle ',
+                    'Life cycle '
+                ) || life_cycle_stage || ': keep this '
+                || coalesce(nullif(value_segment, 'not scored') || ' ', '') || 'customer.'
         when revenue_attainment < 1
             then 'Key account at ' || {{ dbt.cast('cast(round(100 * revenue_attainment) as integer)', text) }}
                 || '% of its revenue target for ' || current_period || ': grow the relationship.'

@@ -145,13 +145,13 @@ resolutions as (
 ),
 
 clv as (
+    -- one row per scored date, kept for ever: a night's own scores are kept for a while only
     select
         as_of_date,
-        avg(clv_net_36m) as avg_clv_net_36m,
-        avg(attrition_risk) as avg_attrition_risk
-    from {{ source('scores', 'customer_scores') }}
+        avg_clv_net_36m,
+        avg_attrition_risk
+    from {{ source('scores', 'score_summary') }}
     where as_of_date <= {{ as_of_date() }}
-    group by as_of_date
 ),
 
 combined as (

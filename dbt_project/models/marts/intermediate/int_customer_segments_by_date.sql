@@ -36,6 +36,11 @@ scored as (
     where lifecycle.last_purchase_on is not null
 ),
 
+-- a date without scores (too little history to fit the models): its purchasers are not scored
+scored_dates as (
+    select distinct as_of_date from scored
+),
+
 births as (
     select
         customer_key,
@@ -110,6 +115,7 @@ segments as (
         'value_tier' as scheme,
         case
             when lifecycle.last_purchase_on is null then 'prospect'
+            when scored_dates.as_of_date is null then 'not scored'
             when scored.clv_percentile >= {{ var('value_tier_top_percentile') }} then 'top value'
             when scored.clv_percentile >= {{ var('value_tier_mid_percentile') }} then 'mid value'
             else 'low value'
@@ -121,8 +127,9 @@ segments as (
         on
             lifecycle.customer_key = scored.customer_key
             and lifecycle.as_of_date = scored.as_of_date
+    left join scored_dates on lifecycle.as_of_date = scored_dates.as_of_date
     where
-        lifecycle.as_of_date in (select distinct scored_dates.as_of_date from scored as scored_dates)
+        scored_dates.as_of_date is not null
         or lifecycle.as_of_date = {{ as_of_date() }}
 
     union all
