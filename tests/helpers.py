@@ -427,3 +427,15 @@ def notebook_html(notebook) -> str:
         " img{max-width:100%} table{border-collapse:collapse;font-size:12px} td,th{padding:2px 6px}"
     )
     return f"<!doctype html><meta charset='utf-8'><style>{style}</style>{''.join(parts)}"
+
+
+# "The segment on date D" from the spells (marts.customer_segment_history) against each
+# evaluation date's row of the stays: the customer, scheme and date rows where they differ.
+SPELLS_AGAINST_STAYS = """
+select count(*) from intermediate.int_customer_segment_stays as stays
+left join marts.customer_segment_history as spells
+    on stays.customer_key = spells.customer_key and stays.scheme = spells.scheme
+    and spells.valid_from <= stays.as_of_date
+    and (spells.valid_to is null or spells.valid_to > stays.as_of_date)
+where spells.segment is distinct from stays.segment
+"""

@@ -25,7 +25,14 @@ import pandas as pd
 import pytest
 
 from ingest.layouts import project_vars
-from tests.helpers import HISTORY_DAY1, customers, nightly, purchases, write
+from tests.helpers import (
+    HISTORY_DAY1,
+    SPELLS_AGAINST_STAYS,
+    customers,
+    nightly,
+    purchases,
+    write,
+)
 
 pytestmark = pytest.mark.slow(seconds=120)
 NIGHTS = [HISTORY_DAY1 + dt.timedelta(days=n) for n in range(2)]
@@ -36,6 +43,7 @@ DBT_SCHEMAS = ("intermediate", "core", "marts", "frontline")
 BUILD_RECORDS = {"intermediate.int_segment_recompute_from"}
 # the segment history's working tables hold the dates a build computed: a night's equal the
 # full build's rows of those dates
+STAYS_ROWS = "select count(*) from intermediate.int_customer_segment_stays"
 NIGHT_DATES = (
     "where as_of_date >= "
     "(select recompute_from from incremental.intermediate.int_segment_recompute_from)"
@@ -248,6 +256,10 @@ def test_a_month_later_keeps_the_history_before_its_changes_and_equals_a_full_re
     facts = read(incremental, "select transaction_id from core.fct_transactions")
     assert "t-d3" in set(facts.transaction_id)  # known since the first night, dated 2024-07-02
     assert not _differing_tables(incremental, month_later["rebuilt"])
+    # the spells, kept by incremental nights, give every evaluation date's segment
+    assert read(incremental, SPELLS_AGAINST_STAYS).iloc[0, 0] == 0
+    spells = read(incremental, "select count(*) from marts.customer_segment_history")
+    assert 0 < spells.iloc[0, 0] < read(incremental, STAYS_ROWS).iloc[0, 0]
 
 
 def _uniqueness_failures(wh, root, table: str, duplicate_of: str) -> int:

@@ -12,7 +12,7 @@ import yaml
 
 from orchestration.assets import MART_KEYS
 from orchestration.dbt_project import DBT_PROJECT_DIR, dbt_executable
-from tests.helpers import DEMO_END, run_command
+from tests.helpers import DEMO_END, SPELLS_AGAINST_STAYS, run_command
 
 pytestmark = pytest.mark.slow(seconds=30)
 AS_OF = DEMO_END.isoformat()
@@ -79,16 +79,7 @@ def test_segment_history_is_kept_as_spells(wh):
 def test_the_spells_give_the_segment_of_every_evaluation_date(wh):
     """The segment on date D from the spells equals the history's row of D, for every
     customer, scheme and evaluation date."""
-    differing = wh.execute(
-        """
-        select count(*) from intermediate.int_customer_segment_stays as stays
-        left join marts.customer_segment_history as spells
-            on stays.customer_key = spells.customer_key and stays.scheme = spells.scheme
-            and spells.valid_from <= stays.as_of_date
-            and (spells.valid_to is null or spells.valid_to > stays.as_of_date)
-        where spells.segment is distinct from stays.segment
-        """
-    ).fetchone()[0]
+    differing = wh.execute(SPELLS_AGAINST_STAYS).fetchone()[0]
     assert differing == 0
     rows = wh.execute("select count(*) from intermediate.int_customer_segment_stays").fetchone()
     assert rows[0] > 0
