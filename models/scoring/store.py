@@ -81,11 +81,18 @@ def ensure_scores_schema(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchall()[0][0]
     con.execute(SCORES_DDL)
     drop_primary_keys(con, "scores", [SCORES_TABLE])
-    if not had_summary:  # a warehouse of before the summary: every date it still has scores of
+    if not had_summary and _has_summary_inputs(con):
+        # a warehouse of before the summary: every date it still has scores of
         con.execute(
             "insert into scores.score_summary by name "
             + SUMMARY_SQL.format(scores="scores.customer_scores")
         )
+
+
+def _has_summary_inputs(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the scores hold what the summary averages (the oldest schemas did not)."""
+    columns = {c[0] for c in con.execute(f"describe scores.{SCORES_TABLE}").fetchall()}
+    return {"clv_net_36m", "attrition_risk"} <= columns
 
 
 def write_scores(
