@@ -9,9 +9,10 @@ import pytest
 
 from tests.helpers import HISTORY_DAY1, customers, nightly, purchases, write
 
-pytestmark = pytest.mark.slow(seconds=115)
+pytestmark = pytest.mark.slow(seconds=190)
 DAY1 = HISTORY_DAY1
 DAY2 = dt.date(2024, 7, 31)
+MID_MONTH = dt.date(2024, 6, 20)
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +97,40 @@ def test_without_as_known_at_late_arriving_rows_count_for_their_business_date(hi
     c1_before = before[before.source_identifiers == "crm:c1"].lifetime_spend.iloc[0]
     assert float(c1_now - c1_before) == pytest.approx(500.0)
     assert len(now) == len(before)
+
+
+@pytest.fixture(scope="module")
+def pruned(tmp_path_factory, dbt_manifest):
+    """A mid-month night, then later nights whose scores retention (one day) removes the
+    mid-month night's scores: what reproducing it with --as-known-at has to do without."""
+    from orchestration.settings import CifSettings
+
+    root = tmp_path_factory.mktemp("pruned")
+    landing = root / "landing" / "crm"
+
+    def settings(as_of, **kw):
+        return CifSettings.in_folder(root, as_of, scores_keep_days=1, **kw)
+
+    write(landing / "customers" / "day1.csv", customers())
+    write(landing / "transactions" / "day1.csv", purchases())
+    first = nightly(settings(MID_MONTH))
+    assert first.ok, first.explanation()
+    wh = root / "wh" / "cif.duckdb"
+    snapshot = read(wh, "select * from marts.customer_360 order by customer_key")
+    time.sleep(1.1)
+    between = dt.datetime.now().replace(microsecond=0)
+    time.sleep(1.1)
+    for day in (DAY1, dt.date(2024, 7, 15)):
+        later = nightly(settings(day))
+        assert later.ok, later.explanation()
+    return {"wh": wh, "settings": settings, "snapshot": snapshot, "between": between}
+
+
+def test_a_night_whose_scores_retention_removed_is_reproduced_exactly(pruned):
+    scored = read(pruned["wh"], "select distinct as_of_date from scores.customer_scores")
+    assert set(scored.as_of_date.dt.date) == {DAY1, dt.date(2024, 7, 15)}  # 06-20's went
+    report = nightly(pruned["settings"](MID_MONTH, as_known_at=pruned["between"]))
+    assert report.ok, report.explanation()
+    again = read(pruned["wh"], "select * from marts.customer_360 order by customer_key")
+    pd.testing.assert_frame_equal(again, pruned["snapshot"])
+    assert again.clv_net_36m.notna().any()

@@ -81,9 +81,12 @@ def test_scores_keep_recent_nights_and_month_ends_for_ever(nights):
 
 
 def test_a_reproduced_past_night_prunes_no_more_than_the_latest(nights):
-    prune(nights, dt.date(2025, 4, 15), 35, 0)  # --as-of in the past: the window ends June 30
+    past = dt.date(2025, 4, 15)
+    prune(nights, past, 35, 0)  # --as-of in the past: the window ends June 30
     cutoff = AS_OF - dt.timedelta(days=35)
-    assert scored_dates(nights) == {d for d in NIGHTS if d > cutoff or month_end(d)}
+    # the reproduced night keeps its own scores: its marts read them
+    expected = {d for d in NIGHTS if d > cutoff or month_end(d) or d == past}
+    assert scored_dates(nights) == expected
 
 
 def test_keep_zero_keeps_every_night_and_every_fit(nights):

@@ -24,7 +24,7 @@ select as_of_date from (
     select as_of_date, max(as_of_date) over (partition by date_trunc('month', as_of_date)) as last
     from scores.score_summary
 )
-where as_of_date > $cutoff or as_of_date = last
+where as_of_date > $cutoff or as_of_date = last or as_of_date = $as_of
 """
 PRUNED_RUNS_SQL = """
 with kept as (
@@ -72,10 +72,13 @@ def prune_scores(
     con: duckdb.DuckDBPyConnection, as_of: dt.date, keep_days: int, pruned: Pruned
 ) -> list[dt.date]:
     """Delete the scores of nights older than `keep_days` that are not the last scored date of
-    their month (0: keep every night); returns the scored dates that stay."""
+    their month (0: keep every night), never the night's own (a reproduced past night reads
+    them in its marts); returns the scored dates that stay."""
     newest = _newest(con, as_of)
     cutoff = newest - dt.timedelta(days=keep_days) if keep_days else dt.date.min
-    kept = [r[0] for r in con.execute(KEPT_DATES_SQL, {"cutoff": cutoff}).fetchall()]
+    kept = [
+        r[0] for r in con.execute(KEPT_DATES_SQL, {"cutoff": cutoff, "as_of": as_of}).fetchall()
+    ]
     dated = "select distinct as_of_date from scores.customer_scores where as_of_date <= $cutoff"
     stale = con.execute(
         f"select as_of_date from ({dated}) where not list_contains($kept, as_of_date) order by 1",
