@@ -23,7 +23,7 @@ from models.clv import fit_purchase_model, fit_spend_model
 from models.rfm import rfm_summary
 from models.scoring import ScoringConfig, run_scoring
 from models.scoring.schedule import decide
-from tests.helpers import nightly_in_cif_layout
+from tests.helpers import SPELLS_AGAINST_STAYS, nightly_in_cif_layout
 
 pytestmark = pytest.mark.slow(seconds=130)  # two whole nightly runs
 PUBLISHED = {
@@ -236,6 +236,13 @@ def cdnow_nights(tmp_path_factory):
                     json.loads(r[0])
                     for r in con.execute("select record from quarantine.rejected_rows").fetchall()
                 ],
+                "spells_against_stays": con.execute(SPELLS_AGAINST_STAYS).fetchone()[0],
+                "spells": con.execute(
+                    "select count(*) from marts.customer_segment_history"
+                ).fetchone()[0],
+                "stays": con.execute(
+                    "select count(*) from intermediate.int_customer_segment_stays"
+                ).fetchone()[0],
             }
 
     first = night(CALIBRATION_END.isoformat())
@@ -387,3 +394,12 @@ def test_a_night_reuses_the_stored_fit_and_still_scores_everyone(cdnow_warehouse
     assert drifted.refit and drifted.reason.startswith("holdout purchase error drifted")
     assert drifted.drift["drift_pct_points"] > 1e-6
     assert not decide(con, later, config).refit
+
+
+def test_the_spells_give_every_evaluation_dates_segment_on_cdnow(cdnow_nights):
+    """The segment history kept as spells, on data we did not make: a cold night, then an
+    incremental one whose late records and amounts reach back into the history."""
+    first, second, _ = cdnow_nights
+    for night in (first, second):
+        assert night["spells_against_stays"] == 0
+        assert 0 < night["spells"] < night["stays"]
