@@ -29,13 +29,7 @@ def history(tmp_path_factory, dbt_manifest):
     future = pd.DataFrame([("tx-future", "c0", "2030-01-01", "99.00")], columns=day1.columns)
     write(landing / "customers" / "day1.csv", customers())
     write(landing / "transactions" / "day1.csv", pd.concat([day1, future]))
-    first = nightly(settings(DAY1))
-    assert first.ok, first.explanation()
-    wh = root / "wh" / "cif.duckdb"
-    snapshot = read(wh, "select * from marts.customer_360 order by customer_key")
-    time.sleep(1.1)
-    between = dt.datetime.now().replace(microsecond=0)
-    time.sleep(1.1)
+    wh, snapshot, between = _night_to_reproduce(settings(DAY1))
 
     moved = (
         customers()
@@ -51,6 +45,18 @@ def history(tmp_path_factory, dbt_manifest):
     second = nightly(settings(DAY2))
     assert second.ok, second.explanation()
     return {"wh": wh, "settings": settings, "snapshot": snapshot, "between": between}
+
+
+def _night_to_reproduce(settings):
+    """Run a night; its warehouse, its customer_360 and a knowledge time after it and before
+    anything the test lands next (what --as-known-at gives back)."""
+    report = nightly(settings)
+    assert report.ok, report.explanation()
+    snapshot = read(settings.warehouse, "select * from marts.customer_360 order by customer_key")
+    time.sleep(1.1)
+    between = dt.datetime.now().replace(microsecond=0)
+    time.sleep(1.1)
+    return settings.warehouse, snapshot, between
 
 
 def read(wh, sql):
@@ -113,13 +119,7 @@ def pruned(tmp_path_factory, dbt_manifest):
 
     write(landing / "customers" / "day1.csv", customers())
     write(landing / "transactions" / "day1.csv", purchases())
-    first = nightly(settings(MID_MONTH))
-    assert first.ok, first.explanation()
-    wh = root / "wh" / "cif.duckdb"
-    snapshot = read(wh, "select * from marts.customer_360 order by customer_key")
-    time.sleep(1.1)
-    between = dt.datetime.now().replace(microsecond=0)
-    time.sleep(1.1)
+    wh, snapshot, between = _night_to_reproduce(settings(MID_MONTH))
     for day in (DAY1, dt.date(2024, 7, 15)):
         later = nightly(settings(day))
         assert later.ok, later.explanation()
