@@ -8,6 +8,8 @@ import datetime as dt
 
 import duckdb
 
+from ingest.warehouse import transaction
+
 STALE_BATCHES_SQL = """
 select batch_id from meta.load_batches
 where loaded_at < $cutoff
@@ -29,8 +31,7 @@ def prune_quarantine(
     batches = [r[0] for r in con.execute(STALE_BATCHES_SQL, {"cutoff": cutoff}).fetchall()]
     if not batches:
         return []
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         for table in ("rejected_rows", "rejected_values"):
             con.execute(
                 f"delete from quarantine.{table} where list_contains($ids, batch_id)",
@@ -40,10 +41,6 @@ def prune_quarantine(
             "insert into meta.quarantine_pruned select unnest($ids), current_timestamp",
             {"ids": batches},
         )
-        con.execute("commit")
-    except duckdb.Error:
-        con.execute("rollback")
-        raise
     return batches
 
 

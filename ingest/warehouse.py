@@ -45,6 +45,18 @@ def connection(
         con.close()
 
 
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction: committed when the block ends, rolled back if DuckDB fails in it."""
+    con.execute("begin transaction")
+    try:
+        yield con
+    except duckdb.Error:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
 DERIVED_SCHEMAS = ("staging", "intermediate", "core", "marts", "frontline")
 
 

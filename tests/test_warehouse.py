@@ -10,6 +10,7 @@ from ingest.warehouse import (
     drop_derived_relations,
     full_rebuild_reason,
     table_row_counts,
+    transaction,
     write_build_state,
 )
 from models.scoring.store import ensure_scores_schema, write_scores
@@ -284,3 +285,14 @@ def test_a_source_that_shrinks_while_copied_stops_the_copy(tmp_path):
     (tmp_path / "dst").write_bytes(b"b" * 8192)
     with pytest.raises(OSError, match="short read"):
         _copy_changed_span(tmp_path / "src", tmp_path / "dst", 0, 8192, 4096, 8192)
+
+
+def test_a_transaction_commits_its_block_or_rolls_all_of_it_back(tmp_path):
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("create table t (n integer)")
+        with transaction(con):
+            con.execute("insert into t values (1)")
+        with pytest.raises(duckdb.Error), transaction(con):
+            con.execute("insert into t values (2)")
+            con.execute("insert into missing values (3)")
+        assert con.execute("select list(n) from t").fetchone() == ([1],)

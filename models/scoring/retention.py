@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from ingest.warehouse import transaction
 from models.scoring.schedule import latest_fit
 
 # Dates of the summary (every scored date) that stay: recent, or the last of their month.
@@ -122,12 +123,7 @@ def prune(
 ) -> Pruned:
     """Both retentions, in one transaction."""
     pruned = Pruned()
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         kept = prune_scores(con, as_of, scores_keep_days, pruned)
         prune_model_runs(con, as_of, runs_keep_days, kept, pruned)
-        con.execute("commit")
-    except duckdb.Error:
-        con.execute("rollback")
-        raise
     return pruned

@@ -7,7 +7,7 @@ import datetime as dt
 import duckdb
 import pandas as pd
 
-from ingest.warehouse import drop_primary_keys
+from ingest.warehouse import drop_primary_keys, transaction
 from models.scoring.config import SCORES_TABLE, SUMMARY_TABLE
 
 SCORES_DDL = """
@@ -112,28 +112,25 @@ def write_scores(
     con.register("new_scores", scores)
     con.register("new_runs", runs)
     try:
-        con.execute("begin transaction")
-        con.execute("delete from scores.customer_scores where as_of_date = ?", [as_of])
-        # clustered by customer: looking up one customer (the frontline) reads only its row groups
-        con.execute(
-            "insert into scores.customer_scores by name select * from new_scores order by customer_key"
-        )
-        con.execute("delete from scores.score_summary where as_of_date = ?", [as_of])
-        con.execute(
-            "insert into scores.score_summary by name " + SUMMARY_SQL.format(scores="new_scores")
-        )
-        con.execute("delete from scores.model_runs where run_id = ?", [run_id])
-        con.execute("insert into scores.model_runs by name select * from new_runs")
-        con.execute("delete from scores.model_artifacts where run_id = ?", [run_id])
-        for a in artifacts or []:
+        with transaction(con):
+            con.execute("delete from scores.customer_scores where as_of_date = ?", [as_of])
+            # clustered by customer: looking up one customer (the frontline) reads only its row groups
             con.execute(
-                "insert into scores.model_artifacts values (?, ?, ?, ?, ?, now())",
-                [run_id, a["model_name"], a["format"], a["sha256"], a["artifact"]],
+                "insert into scores.customer_scores by name select * from new_scores order by customer_key"
             )
-        con.execute("commit")
-    except duckdb.Error:
-        con.execute("rollback")
-        raise
+            con.execute("delete from scores.score_summary where as_of_date = ?", [as_of])
+            con.execute(
+                "insert into scores.score_summary by name "
+                + SUMMARY_SQL.format(scores="new_scores")
+            )
+            con.execute("delete from scores.model_runs where run_id = ?", [run_id])
+            con.execute("insert into scores.model_runs by name select * from new_runs")
+            con.execute("delete from scores.model_artifacts where run_id = ?", [run_id])
+            for a in artifacts or []:
+                con.execute(
+                    "insert into scores.model_artifacts values (?, ?, ?, ?, ?, now())",
+                    [run_id, a["model_name"], a["format"], a["sha256"], a["artifact"]],
+                )
     finally:
         con.unregister("new_scores")
         con.unregister("new_runs")
@@ -155,15 +152,11 @@ def mark_unavailable(
     model rows saying why, in one transaction."""
     con.register("new_runs", runs)
     try:
-        con.execute("begin transaction")
-        con.execute("delete from scores.customer_scores where as_of_date = ?", [as_of])
-        con.execute("delete from scores.score_summary where as_of_date = ?", [as_of])
-        con.execute("delete from scores.model_runs where run_id = ?", [run_id])
-        con.execute("delete from scores.model_artifacts where run_id = ?", [run_id])
-        con.execute("insert into scores.model_runs by name select * from new_runs")
-        con.execute("commit")
-    except duckdb.Error:
-        con.execute("rollback")
-        raise
+        with transaction(con):
+            con.execute("delete from scores.customer_scores where as_of_date = ?", [as_of])
+            con.execute("delete from scores.score_summary where as_of_date = ?", [as_of])
+            con.execute("delete from scores.model_runs where run_id = ?", [run_id])
+            con.execute("delete from scores.model_artifacts where run_id = ?", [run_id])
+            con.execute("insert into scores.model_runs by name select * from new_runs")
     finally:
         con.unregister("new_runs")
